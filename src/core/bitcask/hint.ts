@@ -1,0 +1,143 @@
+import fs from 'node:fs';
+import { crc32 } from '../support/crc32.js';
+import { writeFully } from './datafile.js';
+
+/**
+ * Hint files list the records of one data file without their values, so opening a
+ * store reads keys and locations only. Layout (little-endian):
+ *
+ * - magic `BKH1`
+ * - per record: flags u8 (bit 0 tombstone), tstamp u32, key length u32, offset u32,
+ *   record size u32, key bytes
+ * - trailer: entry count u32, size of the data file it describes u32, CRC-32 of every
+ *   byte before it u32
+ *
+ * A hint is trusted only when its CRC matches and it describes a data file of exactly
+ * the size on disk; otherwise the data file is scanned instead.
+ */
+const MAGIC = Buffer.from('BKH1', 'latin1');
+const ENTRY_HEADER = 17;
+const TRAILER = 12;
+const BUFFER_SIZE = 1 << 20;
+
+/** One hint entry; `key` is only valid during the callback that receives it. */
+export interface HintEntry {
+  tombstone: boolean;
+  tstamp: number;
+  key: Buffer;
+  offset: number;
+  size: number;
+}
+
+/**
+ * Writes a hint file incrementally to `<path>.tmp`; `finish` seals it with its trailer,
+ * fsyncs and renames it into place, `abort` removes it.
+ */
+export class HintWriter {
+  readonly path: string;
+  private readonly tmpPath: string;
+  private readonly fd: number;
+  private buf = Buffer.allocUnsafe(BUFFER_SIZE);
+  private len = 0;
+  private pos = 0;
+  private crc = 0;
+  private count = 0;
+
+  constructor(path: string) {
+    this.path = path;
+    this.tmpPath = `${path}.tmp`;
+    this.fd = fs.openSync(this.tmpPath, 'w', 0o644);
+    this.append(MAGIC);
+  }
+
+  /** Adds the entry for one record. */
+  add(tombstone: boolean, tstamp: number, key: Uint8Array, offset: number, size: number): void {
+    const need = ENTRY_HEADER + key.length;
+    if (this.len + need > this.buf.length) this.drain();
+    if (need > this.buf.length) this.buf = Buffer.allocUnsafe(need);
+    const b = this.buf;
+    let p = this.len;
+    b[p] = tombstone ? 1 : 0;
+    b.writeUInt32LE(tstamp >>> 0, p + 1);
+    b.writeUInt32LE(key.length, p + 5);
+    b.writeUInt32LE(offset, p + 9);
+    b.writeUInt32LE(size, p + 13);
+    p += ENTRY_HEADER;
+    b.set(key, p);
+    this.len = p + key.length;
+    this.count++;
+  }
+
+  /** Writes the trailer for a data file of `dataSize` bytes, fsyncs, and renames into place. */
+  finish(dataSize: number): void {
+    const trailer = Buffer.allocUnsafe(TRAILER);
+    trailer.writeUInt32LE(this.count, 0);
+    trailer.writeUInt32LE(dataSize, 4);
+    this.drain();
+    this.crc = crc32(trailer.subarray(0, 8), this.crc);
+    trailer.writeUInt32LE(this.crc, 8);
+    writeFully(this.fd, trailer, TRAILER, this.pos);
+    fs.fdatasyncSync(this.fd);
+    fs.closeSync(this.fd);
+    fs.renameSync(this.tmpPath, this.path);
+  }
+
+  /** Closes and removes the unfinished file. */
+  abort(): void {
+    try {
+      fs.closeSync(this.fd);
+    } finally {
+      fs.rmSync(this.tmpPath, { force: true });
+    }
+  }
+
+  private append(data: Buffer): void {
+    data.copy(this.buf, this.len);
+    this.len += data.length;
+  }
+
+  private drain(): void {
+    if (this.len === 0) return;
+    writeFully(this.fd, this.buf, this.len, this.pos);
+    this.crc = crc32(this.buf.subarray(0, this.len), this.crc);
+    this.pos += this.len;
+    this.len = 0;
+  }
+}
+
+/**
+ * Checks a whole hint file in memory. Returns the reason it cannot be trusted, or
+ * undefined when it is intact and describes a data file of `dataSize` bytes.
+ */
+export function validateHint(data: Buffer, dataSize: number): string | undefined {
+  if (data.length < MAGIC.length + TRAILER || !data.subarray(0, MAGIC.length).equals(MAGIC)) return 'not a hint file';
+  const t = data.length - TRAILER;
+  if (crc32(data.subarray(0, t + 8)) !== data.readUInt32LE(t + 8)) return 'checksum mismatch';
+  if (data.readUInt32LE(t + 4) !== dataSize) return `describes ${data.readUInt32LE(t + 4)} data bytes, file has ${dataSize}`;
+  let p = MAGIC.length;
+  let count = 0;
+  while (p < t) {
+    if (t - p < ENTRY_HEADER) return 'truncated entry';
+    p += ENTRY_HEADER + data.readUInt32LE(p + 5);
+    count++;
+  }
+  if (p !== t || count !== data.readUInt32LE(t)) return 'entry count mismatch';
+  return undefined;
+}
+
+/** Calls `onEntry` for every entry of a hint that `validateHint` accepted. */
+export function forEachHint(data: Buffer, onEntry: (e: HintEntry) => void): void {
+  const t = data.length - TRAILER;
+  let p = MAGIC.length;
+  while (p < t) {
+    const keyLength = data.readUInt32LE(p + 5);
+    onEntry({
+      tombstone: data[p] === 1,
+      tstamp: data.readUInt32LE(p + 1),
+      offset: data.readUInt32LE(p + 9),
+      size: data.readUInt32LE(p + 13),
+      key: data.subarray(p + ENTRY_HEADER, p + ENTRY_HEADER + keyLength),
+    });
+    p += ENTRY_HEADER + keyLength;
+  }
+}

@@ -1,0 +1,6 @@
+/** Public entry point of the Bitcask storage engine. */
+export { Bitcask, type ScanRange, type StoreStats } from './store.js';
+export { type BitcaskOptions, type SyncMode } from './options.js';
+export { type MergeOptions, type MergeResult, type MergeStep } from './merge.js';
+export { mergeDirectory, type MergeDirectoryOptions, type MergeDirectoryReport, type DirSummary } from './offline-merge.js';
+export { LOCK_FILE, readLockPid, processAlive } from './lock.js';

@@ -1,0 +1,602 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { BitraftError, CorruptionError, LimitError } from '../support/errors.js';
+import { DataFile, scanRecords, type ScanProblem } from './datafile.js';
+import { compareFileIds, dataFileName, fileBaseName, hintFileName, parseDataFileName, TEMP_SUFFIX, type FileId } from './file-id.js';
+import { fsyncDir, readIfExists } from './fs-util.js';
+import { forEachHint, HintWriter, validateHint } from './hint.js';
+import { KeyDir, keyFromString, keyToString, type KeyString } from './keydir.js';
+import { acquireLock, type DirLock } from './lock.js';
+import { runMerge, type MergeOptions, type MergeResult } from './merge.js';
+import { resolveOptions, type BitcaskOptions, type ResolvedOptions } from './options.js';
+import { decodeRecord, recordSize } from './record.js';
+
+/** A data file of the store with the bytes and keys of it that are still live. */
+export interface FileSlot {
+  file: DataFile;
+  liveBytes: number;
+  liveKeys: number;
+}
+
+/** Where an ordered walk starts and which way it goes. */
+export interface ScanRange {
+  /** First key (last, when reversed); omitted means the start (end) of the keyspace. */
+  from?: Uint8Array;
+  /** Whether a key equal to `from` is included (default true). */
+  inclusive?: boolean;
+  reverse?: boolean;
+}
+
+/** Counters of a store's files. */
+export interface StoreStats {
+  dataFiles: number;
+  dataBytes: number;
+  liveKeys: number;
+  liveBytes: number;
+  /** Bytes of superseded records and tombstones, in all files. */
+  deadBytes: number;
+  /** Dead bytes in immutable files: what `merge` would reclaim now. */
+  reclaimableBytes: number;
+}
+
+interface SyncWaiter {
+  target: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A Bitcask store over one directory: append-only data files, a hint file per sealed
+ * file, and an in-memory keydir of every live key. Keys and values are any bytes.
+ *
+ * Writes (`put`, `delete`) are synchronous and visible to reads at once; when they
+ * reach the disk follows the sync mode, and `sync()` resolves once every earlier write
+ * is on stable storage. Only one process opens a directory for writing (a lock file).
+ */
+export class Bitcask {
+  readonly dir: string;
+  readonly options: ResolvedOptions;
+  /** @internal files by ordinal; merged-away files leave `undefined` holes. */
+  readonly files: (FileSlot | undefined)[] = [];
+  /** @internal */
+  readonly keydir = new KeyDir();
+  private active: FileSlot | undefined;
+  private activeOrdinal = -1;
+  private activeHint: HintWriter | undefined;
+  private readonly lock: DirLock | undefined;
+  private closed = false;
+  private closeRequested = false;
+  private appended = 0;
+  private durable = 0;
+  private syncInFlight: Promise<void> | undefined;
+  private waiters: SyncWaiter[] = [];
+  private turnScheduled = false;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private merging: Promise<MergeResult> | undefined;
+
+  private constructor(dir: string, options: ResolvedOptions, lock: DirLock | undefined) {
+    this.dir = dir;
+    this.options = options;
+    this.lock = lock;
+    if (options.sync === 'interval' && !options.readOnly) {
+      this.timer = setInterval(() => {
+        this.sync().catch((err: unknown) => options.logger.warn(`interval sync failed: ${String(err)}`));
+      }, options.syncIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * Opens (creating if needed) the store in `dir`. Loads every file in order, from its
+   * hint when the hint is intact, else by scanning it. A torn or corrupt tail of the
+   * newest file is cut off with a log line (a corrupt region is kept aside in a
+   * `.corrupt` file); corruption in an older file raises `CorruptionError`.
+   */
+  static async open(dir: string, opts: BitcaskOptions = {}): Promise<Bitcask> {
+    const options = resolveOptions(opts);
+    if (!options.readOnly) fs.mkdirSync(dir, { recursive: true });
+    const lock = options.readOnly ? undefined : acquireLock(dir, options.logger);
+    const store = new Bitcask(dir, options, lock);
+    try {
+      store.load();
+    } catch (err) {
+      store.closeFiles();
+      lock?.release();
+      throw err;
+    }
+    return store;
+  }
+
+  /** Number of live keys. */
+  get size(): number {
+    return this.keydir.size;
+  }
+
+  /** Whether `close` was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The value of `key`, or undefined. Throws `CorruptionError` if its record fails its checksum. */
+  get(key: Uint8Array): Buffer | undefined {
+    this.checkOpen();
+    return this.readSlot(this.keydir.slot(keyToString(key)));
+  }
+
+  /** Whether `key` is live. */
+  has(key: Uint8Array): boolean {
+    this.checkOpen();
+    return this.keydir.slot(keyToString(key)) >= 0;
+  }
+
+  /**
+   * Stores `value` under `key`. Throws `LimitError` when either is too large, and the
+   * write error when the disk refuses it; in both cases nothing changed.
+   */
+  put(key: Uint8Array, value: Uint8Array): void {
+    this.checkWritable();
+    if (key.length > this.options.maxKeySize) throw new LimitError('KEY_TOO_LARGE', key.length, this.options.maxKeySize);
+    if (value.length > this.options.maxValueSize) throw new LimitError('VALUE_TOO_LARGE', value.length, this.options.maxValueSize);
+    const k = keyToString(key);
+    const size = recordSize(key.length, value.length);
+    const offset = this.append(key, value, false, size);
+    const slot = this.keydir.slot(k);
+    if (slot >= 0) {
+      this.forget(slot);
+      this.keydir.update(slot, this.activeOrdinal, offset, size);
+    } else {
+      this.keydir.insert(k, this.activeOrdinal, offset, size);
+    }
+    this.active!.liveBytes += size;
+    this.active!.liveKeys++;
+  }
+
+  /** Deletes `key` (a tombstone is written only if it existed). Returns whether it existed. */
+  delete(key: Uint8Array): boolean {
+    this.checkWritable();
+    const k = keyToString(key);
+    const slot = this.keydir.slot(k);
+    if (slot < 0) return false;
+    this.append(key, EMPTY, true, recordSize(key.length, 0));
+    this.forget(slot);
+    this.keydir.delete(k);
+    return true;
+  }
+
+  /** Live keys in byte order (or reversed) from `range.from`. Reflects writes made during the walk. */
+  *keys(range: ScanRange = {}): Generator<Buffer> {
+    this.checkOpen();
+    for (const k of this.keydir.keys(this.toKeyRange(range))) yield keyFromString(k);
+  }
+
+  /** Live `[key, value]` pairs in byte order (or reversed) from `range.from`. */
+  *entries(range: ScanRange = {}): Generator<[Buffer, Buffer]> {
+    this.checkOpen();
+    for (const k of this.keydir.keys(this.toKeyRange(range))) {
+      const value = this.readSlot(this.keydir.slot(k));
+      if (value !== undefined) yield [keyFromString(k), value];
+    }
+  }
+
+  /** Calls `fn` with every live key and value in byte order and returns the final accumulator. */
+  fold<A>(fn: (acc: A, key: Buffer, value: Buffer) => A, initial: A): A {
+    let acc = initial;
+    for (const [k, v] of this.entries()) acc = fn(acc, k, v);
+    return acc;
+  }
+
+  /** Hands buffered writes to the OS now (no fsync). */
+  flush(): void {
+    this.checkOpen();
+    this.active?.file.flush();
+  }
+
+  /**
+   * Resolves once every write made before the call is on stable storage. Calls made
+   * while an fsync runs share the next one (group commit). Rejects with the I/O error.
+   */
+  sync(): Promise<void> {
+    if (this.closed) return Promise.reject(closedError());
+    const target = this.appended;
+    if (this.durable >= target) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ target, resolve, reject });
+      this.kickSync();
+    });
+  }
+
+  /** Seals the active file (fsync, hint file) and starts a new one. A no-op when it is empty. */
+  rotate(): void {
+    this.checkWritable();
+    const active = this.active!;
+    if (active.file.size === 0) return;
+    active.file.syncNow();
+    this.finishActiveHint();
+    active.file.seal();
+    this.durable = this.appended;
+    this.openNewActive({ major: active.file.id.major + 1, minor: 0 });
+    this.releaseWaiters();
+  }
+
+  /**
+   * Compacts every immutable file into new data and hint files holding only live
+   * records, while reads and writes go on. Crash-safe at every step: see `merge.ts`.
+   */
+  async merge(opts: MergeOptions = {}): Promise<MergeResult> {
+    this.checkWritable();
+    if (this.closeRequested) throw closedError();
+    if (this.merging) throw new BitraftError('BUSY', 'a merge is already running');
+    const run = runMerge(this, opts).finally(() => {
+      this.merging = undefined;
+    });
+    this.merging = run;
+    return run;
+  }
+
+  /** Counters over the files and keys. */
+  stats(): StoreStats {
+    let dataFiles = 0;
+    let dataBytes = 0;
+    let liveBytes = 0;
+    let reclaimableBytes = 0;
+    for (const slot of this.files) {
+      if (!slot) continue;
+      dataFiles++;
+      dataBytes += slot.file.size;
+      liveBytes += slot.liveBytes;
+      if (slot !== this.active) reclaimableBytes += slot.file.size - slot.liveBytes;
+    }
+    return { dataFiles, dataBytes, liveKeys: this.keydir.size, liveBytes, deadBytes: dataBytes - liveBytes, reclaimableBytes };
+  }
+
+  /**
+   * Flushes, fsyncs, writes the active file's hint, closes every file and releases the
+   * lock. Waits for a running merge to stop first. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closeRequested = true;
+    if (this.merging) await this.merging.catch(() => undefined);
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.syncInFlight?.catch(() => undefined);
+    let failure: unknown;
+    try {
+      if (this.active && !this.options.readOnly) {
+        this.active.file.syncNow();
+        this.finishActiveHint();
+        this.durable = this.appended;
+      }
+    } catch (err) {
+      failure = err;
+    }
+    this.releaseWaiters(failure ?? closedError());
+    this.closeFiles();
+    this.lock?.release();
+    if (failure) throw failure;
+  }
+
+  // ---- internals shared with merge.ts ----
+
+  /** @internal The ordinal of the active file, which merges never touch. */
+  get activeFileOrdinal(): number {
+    return this.activeOrdinal;
+  }
+
+  /** @internal Whether close was requested; a running merge stops at its next step. */
+  get closing(): boolean {
+    return this.closeRequested;
+  }
+
+  /** @internal Adds a file to the table and returns its ordinal. */
+  addFile(file: DataFile): number {
+    this.files.push({ file, liveBytes: 0, liveKeys: 0 });
+    return this.files.length - 1;
+  }
+
+  /** @internal Removes a key's bytes from the live counters of the file holding it. */
+  forget(slot: number): void {
+    const f = this.files[this.keydir.fileOf(slot)]!;
+    f.liveBytes -= this.keydir.sizeOf(slot);
+    f.liveKeys--;
+  }
+
+  // ---- private ----
+
+  private readSlot(slot: number): Buffer | undefined {
+    if (slot < 0) return undefined;
+    const f = this.files[this.keydir.fileOf(slot)]!.file;
+    const offset = this.keydir.offsetOf(slot);
+    const raw = f.read(offset, this.keydir.sizeOf(slot));
+    const rec = decodeRecord(raw, 0);
+    if (rec.kind !== 'ok') throw new CorruptionError(f.path, offset, rec.kind === 'corrupt' ? rec.reason : 'record cut short');
+    return raw.subarray(rec.valueStart, rec.end);
+  }
+
+  private append(key: Uint8Array, value: Uint8Array, tombstone: boolean, size: number): number {
+    let active = this.active!;
+    if (active.file.size > 0 && active.file.size + size > this.options.maxFileSize) {
+      this.rotate();
+      active = this.active!;
+    }
+    const tstamp = Math.floor(this.options.clock.now() / 1000);
+    const offset = active.file.appendRecord(key, value, tombstone, tstamp);
+    this.appended += size;
+    this.addToActiveHint(tombstone, tstamp, key, offset, size);
+    this.scheduleTurnEnd();
+    return offset;
+  }
+
+  private scheduleTurnEnd(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(() => {
+      this.turnScheduled = false;
+      if (this.closed) return;
+      if (this.options.sync === 'always') {
+        this.kickSync();
+        return;
+      }
+      try {
+        this.active?.file.flush();
+      } catch (err) {
+        this.options.logger.warn(`write failed, will retry: ${String(err)}`);
+      }
+    });
+  }
+
+  private kickSync(): void {
+    if (this.syncInFlight || this.closed) return;
+    const target = this.appended;
+    if (this.durable >= target) {
+      this.releaseWaiters();
+      return;
+    }
+    const file = this.active!.file;
+    try {
+      file.flush();
+    } catch (err) {
+      this.releaseWaiters(err);
+      return;
+    }
+    this.syncInFlight = new Promise<void>((done) => {
+      fs.fdatasync(file.fd, (err) => {
+        this.syncInFlight = undefined;
+        done();
+        if (err) {
+          this.releaseWaiters(err);
+          return;
+        }
+        this.durable = Math.max(this.durable, target);
+        this.releaseWaiters();
+        if (this.waiters.length > 0) this.kickSync();
+      });
+    });
+  }
+
+  /** Resolves waiters covered by `durable`; with `err`, rejects every waiter instead. */
+  private releaseWaiters(err?: unknown): void {
+    if (this.waiters.length === 0) return;
+    const still: SyncWaiter[] = [];
+    for (const w of this.waiters) {
+      if (err !== undefined) w.reject(err);
+      else if (w.target <= this.durable) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw closedError();
+  }
+
+  private checkWritable(): void {
+    this.checkOpen();
+    if (this.options.readOnly) throw new BitraftError('INVALID_ARGUMENT', `${this.dir} is open read-only`);
+  }
+
+  private toKeyRange(range: ScanRange): { from?: KeyString; inclusive?: boolean; reverse?: boolean } {
+    return {
+      from: range.from === undefined ? undefined : keyToString(range.from),
+      inclusive: range.inclusive,
+      reverse: range.reverse,
+    };
+  }
+
+  private load(): void {
+    const names = fs.readdirSync(this.dir);
+    const ids = names
+      .map(parseDataFileName)
+      .filter((id): id is FileId => id !== undefined)
+      .sort(compareFileIds);
+    if (!this.options.readOnly) {
+      // Unfinished writes of a crashed process, and hints whose data file a merge removed.
+      const hints = new Set(ids.map(hintFileName));
+      for (const name of names) {
+        if (name.endsWith(TEMP_SUFFIX) || (name.endsWith('.hint') && !hints.has(name))) fs.rmSync(path.join(this.dir, name), { force: true });
+      }
+    }
+    ids.forEach((id, i) => {
+      const last = i === ids.length - 1;
+      if (last && id.minor === 0 && !this.options.readOnly) this.loadActive(id);
+      else this.loadFile(DataFile.openReadOnly(id, path.join(this.dir, dataFileName(id))), last);
+    });
+    if (!this.active && !this.options.readOnly) {
+      const lastId = ids.at(-1);
+      this.openNewActive({ major: (lastId?.major ?? 0) + 1, minor: 0 });
+    }
+  }
+
+  /** Loads a sealed file (or, read-only, any file) from its hint or by scanning. */
+  private loadFile(file: DataFile, tolerateTail: boolean): void {
+    const ordinal = this.addFile(file);
+    if (this.loadFromHint(ordinal)) return;
+    const { problem } = this.scanInto(ordinal);
+    if (!problem) return;
+    if (!tolerateTail) throw new CorruptionError(file.path, problem.offset, problem.reason);
+    this.options.logger.warn(`ignoring ${file.size - problem.offset} bytes after offset ${problem.offset} of ${file.path}: ${problem.reason}`);
+  }
+
+  /**
+   * Loads the newest file and reopens it for appends, cutting a torn or corrupt tail.
+   * Its hint is rebuilt while loading, because appends would make the old one stale.
+   */
+  private loadActive(id: FileId): void {
+    const filePath = path.join(this.dir, dataFileName(id));
+    const probe = DataFile.openReadOnly(id, filePath);
+    const ordinal = this.addFile(probe);
+    this.startActiveHint(id);
+    const hint = this.readValidHint(ordinal);
+    let problem: ScanProblem | undefined;
+    if (hint) {
+      forEachHint(hint, (e) => {
+        this.applyRecord(ordinal, e.key, e.offset, e.size, e.tombstone);
+        this.addToActiveHint(e.tombstone, e.tstamp, e.key, e.offset, e.size);
+      });
+    } else {
+      problem = scanRecords(probe.fd, probe.size, ({ offset, record, buf }) => {
+        const key = buf.subarray(record.keyStart, record.valueStart);
+        this.applyRecord(ordinal, key, offset, record.size, record.tombstone);
+        this.addToActiveHint(record.tombstone, record.tstamp, key, offset, record.size);
+      }).problem;
+    }
+    probe.close();
+    if (problem) this.cutTail(filePath, probe.size, problem);
+    const slot = this.files[ordinal]!;
+    slot.file = DataFile.openAppendable(id, filePath, problem ? problem.offset : probe.size);
+    this.active = slot;
+    this.activeOrdinal = ordinal;
+    fs.rmSync(path.join(this.dir, hintFileName(id)), { force: true });
+  }
+
+  private cutTail(filePath: string, size: number, problem: ScanProblem): void {
+    const lost = size - problem.offset;
+    if (problem.kind === 'corrupt') {
+      const aside = `${filePath}.${problem.offset}.corrupt`;
+      const fd = fs.openSync(filePath, 'r');
+      try {
+        const bytes = Buffer.allocUnsafe(lost);
+        fs.readSync(fd, bytes, 0, lost, problem.offset);
+        fs.writeFileSync(aside, bytes);
+      } finally {
+        fs.closeSync(fd);
+      }
+      this.options.logger.warn(
+        `cut ${lost} bytes from ${filePath} at offset ${problem.offset} (${problem.reason}); they are kept in ${aside}`,
+      );
+    } else {
+      this.options.logger.warn(`cut torn tail of ${filePath}: ${lost} bytes at offset ${problem.offset} (${problem.reason})`);
+    }
+  }
+
+  private loadFromHint(ordinal: number): boolean {
+    const data = this.readValidHint(ordinal);
+    if (!data) return false;
+    forEachHint(data, (e) => this.applyRecord(ordinal, e.key, e.offset, e.size, e.tombstone));
+    return true;
+  }
+
+  /** The hint of a file when it exists and is intact; a damaged one is reported and ignored. */
+  private readValidHint(ordinal: number): Buffer | undefined {
+    const file = this.files[ordinal]!.file;
+    const hintPath = path.join(this.dir, hintFileName(file.id));
+    const data = readIfExists(hintPath);
+    if (!data) return undefined;
+    const invalid = validateHint(data, file.size);
+    if (!invalid) return data;
+    this.options.logger.warn(`ignoring hint ${hintPath}: ${invalid}; scanning ${path.basename(file.path)} instead`);
+    return undefined;
+  }
+
+  private scanInto(ordinal: number): { problem?: ScanProblem } {
+    const file = this.files[ordinal]!.file;
+    return scanRecords(file.fd, file.size, ({ offset, record, buf }) => {
+      this.applyRecord(ordinal, buf.subarray(record.keyStart, record.valueStart), offset, record.size, record.tombstone);
+    });
+  }
+
+  private applyRecord(ordinal: number, key: Buffer, offset: number, size: number, tombstone: boolean): void {
+    const k = key.toString('latin1');
+    const slot = this.keydir.slot(k);
+    if (slot >= 0) this.forget(slot);
+    if (tombstone) {
+      if (slot >= 0) this.keydir.delete(k);
+      return;
+    }
+    if (slot >= 0) this.keydir.update(slot, ordinal, offset, size);
+    else this.keydir.insert(k, ordinal, offset, size);
+    const f = this.files[ordinal]!;
+    f.liveBytes += size;
+    f.liveKeys++;
+  }
+
+  /** Adds a hint entry for the active file; a failure drops the hint, never the write. */
+  private addToActiveHint(tombstone: boolean, tstamp: number, key: Uint8Array, offset: number, size: number): void {
+    if (!this.activeHint) return;
+    try {
+      this.activeHint.add(tombstone, tstamp, key, offset, size);
+    } catch (err) {
+      this.dropActiveHint(err);
+    }
+  }
+
+  private openNewActive(id: FileId): void {
+    const file = DataFile.openAppendable(id, path.join(this.dir, dataFileName(id)));
+    fsyncDir(this.dir);
+    const ordinal = this.addFile(file);
+    this.active = this.files[ordinal];
+    this.activeOrdinal = ordinal;
+    this.startActiveHint(id);
+  }
+
+  private startActiveHint(id: FileId): void {
+    try {
+      this.activeHint = new HintWriter(path.join(this.dir, hintFileName(id)));
+    } catch (err) {
+      this.dropActiveHint(err);
+    }
+  }
+
+  private finishActiveHint(): void {
+    const hint = this.activeHint;
+    if (!hint) return;
+    this.activeHint = undefined;
+    try {
+      hint.finish(this.active!.file.size);
+    } catch (err) {
+      this.options.logger.warn(`could not write hint ${hint.path}: ${String(err)}`);
+      hint.abort();
+    }
+  }
+
+  private dropActiveHint(err: unknown): void {
+    const hint = this.activeHint;
+    this.activeHint = undefined;
+    this.options.logger.warn(`no hint for ${this.active ? fileBaseName(this.active.file.id) : 'the active file'}: ${String(err)}`);
+    try {
+      hint?.abort();
+    } catch {
+      // Already reported; the data file itself is intact.
+    }
+  }
+
+  private closeFiles(): void {
+    for (const slot of this.files) {
+      if (!slot) continue;
+      try {
+        slot.file.close();
+      } catch (err) {
+        this.options.logger.warn(`closing ${slot.file.path} failed: ${String(err)}`);
+      }
+    }
+    this.activeHint?.abort();
+    this.activeHint = undefined;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function closedError(): BitraftError {
+  return new BitraftError('CLOSED', 'the store is closed');
+}
