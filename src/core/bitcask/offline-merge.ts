@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { BitraftError } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
 import { parseDataFileName } from './file-id.js';
 import type { MergeStep } from './merge.js';
@@ -18,7 +19,7 @@ export interface DirSummary {
 
 /** Options of `mergeDirectory`. */
 export interface MergeDirectoryOptions {
-  /** Report what a merge would reclaim without changing anything (and without the lock). */
+  /** Report what a merge would reclaim without changing anything (and without the lock); `after` is then an estimate. */
   dryRun?: boolean;
   logger?: Logger;
   /** Called as the merge moves on, for progress display. */
@@ -38,17 +39,28 @@ export interface MergeDirectoryReport {
  * Offline compaction of a data directory: takes its lock (`LockedError` if a live
  * process holds it), seals the active file so that every file can be merged, merges,
  * and closes. With `dryRun`, opens read-only and reports the dead bytes instead.
+ * A missing directory raises `NOT_FOUND`.
  */
 export async function mergeDirectory(dir: string, opts: MergeDirectoryOptions = {}): Promise<MergeDirectoryReport> {
+  if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new BitraftError('NOT_FOUND', `no data directory at ${dir}`);
+  }
   const logger = opts.logger;
   const progress = opts.onProgress ?? (() => undefined);
+  const onDisk = countFiles(dir);
   if (opts.dryRun) {
     const store = await Bitcask.open(dir, { readOnly: true, logger });
     try {
       progress('opened');
-      const before = summarize(dir, store);
-      const after: DirSummary = { files: before.files, bytes: before.bytes - before.deadBytes, liveKeys: before.liveKeys, deadBytes: 0 };
-      return { dir, dryRun: true, before, after, reclaimedBytes: before.deadBytes };
+      const stats = store.stats();
+      const before: DirSummary = { ...onDisk, liveKeys: stats.liveKeys, deadBytes: stats.deadBytes };
+      const after: DirSummary = {
+        files: Math.max(1, Math.ceil(stats.liveBytes / store.options.maxFileSize)) + 1,
+        bytes: onDisk.bytes - stats.deadBytes,
+        liveKeys: stats.liveKeys,
+        deadBytes: 0,
+      };
+      return { dir, dryRun: true, before, after, reclaimedBytes: stats.deadBytes };
     } finally {
       await store.close();
     }
@@ -56,19 +68,22 @@ export async function mergeDirectory(dir: string, opts: MergeDirectoryOptions = 
   const store = await Bitcask.open(dir, { logger, sync: 'none' });
   try {
     progress('opened');
-    const before = summarize(dir, store);
+    const stats = store.stats();
+    const before: DirSummary = { ...onDisk, liveKeys: stats.liveKeys, deadBytes: stats.deadBytes };
     store.rotate();
     progress('sealed');
-    await store.merge({ onStep: (step) => progress(step) });
+    // Nothing dead and at most one file to rewrite: a merge would only copy it.
+    if (stats.deadBytes > 0 || store.stats().dataFiles > 2) await store.merge({ onStep: (step) => progress(step) });
     await store.close();
-    const after = summarize(dir, store, before.liveKeys);
+    const after: DirSummary = { ...countFiles(dir), liveKeys: before.liveKeys, deadBytes: 0 };
     return { dir, dryRun: false, before, after, reclaimedBytes: Math.max(0, before.bytes - after.bytes) };
   } finally {
     await store.close();
   }
 }
 
-function summarize(dir: string, store: Bitcask, liveKeys?: number): DirSummary {
+/** Data files and the bytes of data and hint files in `dir`. */
+function countFiles(dir: string): { files: number; bytes: number } {
   let files = 0;
   let bytes = 0;
   for (const name of fs.readdirSync(dir)) {
@@ -77,7 +92,5 @@ function summarize(dir: string, store: Bitcask, liveKeys?: number): DirSummary {
     if (isData) files++;
     bytes += fs.statSync(path.join(dir, name)).size;
   }
-  if (liveKeys !== undefined) return { files, bytes, liveKeys, deadBytes: 0 };
-  const stats = store.stats();
-  return { files, bytes, liveKeys: stats.liveKeys, deadBytes: stats.deadBytes };
+  return { files, bytes };
 }

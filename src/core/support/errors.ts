@@ -43,7 +43,7 @@ export class LockedError extends BitraftError {
   readonly pid: number;
 
   constructor(dir: string, pid: number) {
-    super('LOCKED', `${dir} is locked by running process ${pid}`);
+    super('LOCKED', `${dir} is in use by running process ${pid}; stop it first`);
     this.dir = dir;
     this.pid = pid;
   }

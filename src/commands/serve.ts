@@ -1,0 +1,3 @@
+import { notImplementedCommand } from '../core/cli/index.js';
+
+export default notImplementedCommand('serve', 'Run a bitraft node');

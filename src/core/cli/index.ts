@@ -1,0 +1,5 @@
+/** Shared presentation helpers of the `bitraft` commands. */
+export { humanBytes, humanCount, renderTable } from './format.js';
+export { startProgress, type Progress } from './progress.js';
+export { describeError } from './errors.js';
+export { notImplementedCommand } from './not-implemented.js';
