@@ -175,7 +175,7 @@ export class DataFile {
   read(offset: number, length: number): Buffer {
     if (offset >= this.written && this.buffer) {
       const start = offset - this.written;
-      return Buffer.from(this.buffer.subarray(start, start + length));
+      return Buffer.from(this.buffer.subarray(start, Math.max(start, Math.min(start + length, this.buffered))));
     }
     const out = Buffer.allocUnsafe(length);
     const n = readFully(this.fd, out, length, offset);
@@ -194,11 +194,14 @@ export class DataFile {
     this.buffer = undefined;
   }
 
-  /** Closes the descriptor; buffered bytes are flushed first for an appendable file. */
+  /** Closes the descriptor, always; buffered bytes are flushed first (a flush error is raised after closing). */
   close(): void {
-    if (this.buffer) this.flush();
-    this.buffer = undefined;
-    fs.closeSync(this.fd);
+    try {
+      if (this.buffer) this.flush();
+    } finally {
+      this.buffer = undefined;
+      fs.closeSync(this.fd);
+    }
   }
 
   private writeAt(buf: Buffer, length: number, position: number): void {

@@ -96,8 +96,8 @@ export class HintWriter {
     this.len += data.length;
   }
 
+  /** Writes the buffer out; it always holds the magic or an entry when called. */
   private drain(): void {
-    if (this.len === 0) return;
     writeFully(this.fd, this.buf, this.len, this.pos);
     this.crc = crc32(this.buf.subarray(0, this.len), this.crc);
     this.pos += this.len;

@@ -14,9 +14,15 @@ export interface DirLock {
 
 /** The pid recorded in a lock file, or undefined when it has none readable. */
 export function readLockPid(dir: string): number | undefined {
+  return readPidFile(path.join(dir, LOCK_FILE));
+}
+
+/** A positive decimal pid alone in `file` (whitespace aside), else undefined; never throws. */
+function readPidFile(file: string): number | undefined {
   try {
-    const pid = Number.parseInt(fs.readFileSync(path.join(dir, LOCK_FILE), 'latin1').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    const text = fs.readFileSync(file, 'latin1').trim();
+    const pid = Number(text);
+    return /^\d+$/.test(text) && Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
   }
@@ -69,8 +75,8 @@ export function acquireLock(dir: string, logger: Logger): DirLock {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw err;
     }
-    const movedPid = Number.parseInt(fs.readFileSync(aside, 'latin1').trim(), 10);
-    if (movedPid !== pid && Number.isInteger(movedPid) && processAlive(movedPid)) {
+    const movedPid = readPidFile(aside);
+    if (movedPid !== undefined && movedPid !== pid && processAlive(movedPid)) {
       // Another process took the lock between our read and our rename: give it back.
       fs.renameSync(aside, file);
       throw new LockedError(dir, movedPid);
