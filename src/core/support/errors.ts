@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'INVALID_ARGUMENT'
   | 'IO'
-  | 'NOT_IMPLEMENTED';
+  | 'NOT_IMPLEMENTED'
+  | 'PROTOCOL';
 
 /** Base class of every domain error: a stable `code`, a readable message and an optional `cause`. */
 export class BitraftError extends Error {

@@ -1,0 +1,116 @@
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The unconsumed input of a streaming decoder, kept as the list of received chunks so
+ * that nothing is re-concatenated while a large value is still arriving. Offsets are
+ * relative to the first unconsumed byte. Every operation is O(1) amortised per chunk
+ * pushed, except `take`, which copies once when the requested bytes span chunks.
+ *
+ * `scan` remembers how far it has already searched for its byte, so a line that arrives
+ * one byte at a time is searched once in total, not once per chunk. The memory is
+ * cleared whenever bytes are consumed.
+ */
+export class ChunkQueue {
+  private chunks: Buffer[] = [];
+  /** Bytes of chunks[0] already consumed. */
+  private offset = 0;
+  private size = 0;
+  private scanned = 0;
+  private scannedFor = -1;
+
+  /** Unconsumed bytes. */
+  get length(): number {
+    return this.size;
+  }
+
+  /** Appends a chunk (kept by reference, never copied). Empty chunks are ignored. */
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  /** The byte at offset `i`; `i` must be below `length`. */
+  byteAt(i: number): number {
+    let pos = i + this.offset;
+    for (const c of this.chunks) {
+      if (pos < c.length) return c[pos]!;
+      pos -= c.length;
+    }
+    throw new RangeError(`offset ${i} is beyond the ${this.size} queued bytes`);
+  }
+
+  /**
+   * The offset of the first `byte`, or -1 when none is queued yet. Searching again for
+   * the same byte without consuming resumes where the previous search stopped.
+   */
+  scan(byte: number): number {
+    if (this.scannedFor !== byte) {
+      this.scannedFor = byte;
+      this.scanned = 0;
+    }
+    // Walk back from the newest chunk to the one holding offset `scanned`.
+    let j = this.chunks.length - 1;
+    let start = this.size;
+    while (j >= 0) {
+      const len = this.chunks[j]!.length - (j === 0 ? this.offset : 0);
+      if (start - len <= this.scanned) {
+        start -= len;
+        break;
+      }
+      start -= len;
+      j--;
+    }
+    for (let from = this.scanned - start; j >= 0 && j < this.chunks.length; j++, from = 0) {
+      const c = this.chunks[j]!;
+      const base = j === 0 ? this.offset : 0;
+      const at = c.indexOf(byte, base + from);
+      if (at >= 0) {
+        this.scanned = start + at - base;
+        return this.scanned;
+      }
+      start += c.length - base;
+    }
+    this.scanned = this.size;
+    return -1;
+  }
+
+  /**
+   * Removes and returns the next `n` bytes (`n <= length`): a zero-copy subarray when
+   * they lie in one chunk, otherwise one new Buffer joined in a single copy.
+   */
+  take(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    const first = this.chunks[0]!;
+    const out = first.length - this.offset >= n ? first.subarray(this.offset, this.offset + n) : this.join(n);
+    this.skip(n);
+    return out;
+  }
+
+  /** Discards the next `n` bytes (`n <= length`). */
+  skip(n: number): void {
+    this.size -= n;
+    this.scanned = 0;
+    this.scannedFor = -1;
+    let drop = 0;
+    let rest = n + this.offset;
+    while (drop < this.chunks.length && rest >= this.chunks[drop]!.length) {
+      rest -= this.chunks[drop]!.length;
+      drop++;
+    }
+    if (drop > 0) this.chunks.splice(0, drop);
+    this.offset = rest;
+  }
+
+  private join(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    let from = this.offset;
+    for (const c of this.chunks) {
+      filled += c.copy(out, filled, from, Math.min(c.length, from + n - filled));
+      from = 0;
+      if (filled === n) break;
+    }
+    return out;
+  }
+}

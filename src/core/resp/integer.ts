@@ -1,0 +1,27 @@
+const MINUS = 0x2d;
+const ZERO = 0x30;
+const NINE = 0x39;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * Parses a RESP length or integer exactly as Redis's `string2ll` does: an optional '-',
+ * then decimal digits with no leading zero ("0" alone is fine; "-0", "01", "+1", " 1"
+ * and "" are not), within the signed 64-bit range. Returns undefined when the bytes are
+ * not such an integer. Values beyond 2^53 come back rounded, which is harmless for the
+ * length checks they feed.
+ */
+export function parseInteger(bytes: Buffer): number | undefined {
+  const n = bytes.length;
+  const neg = bytes[0] === MINUS ? 1 : 0;
+  if (n === neg || n > 20) return undefined;
+  if (bytes[neg] === ZERO) return n === 1 ? 0 : undefined;
+  for (let i = neg; i < n; i++) {
+    const c = bytes[i]!;
+    if (c < ZERO || c > NINE) return undefined;
+  }
+  const text = bytes.toString('latin1');
+  if (n < 16) return Number(text);
+  const big = BigInt(text);
+  return big < INT64_MIN || big > INT64_MAX ? undefined : Number(big);
+}

@@ -1,0 +1,235 @@
+import { ChunkQueue } from './chunk-queue.js';
+import { parseInteger } from './integer.js';
+import { ProtocolError } from './protocol-error.js';
+import { splitArgs } from './split-args.js';
+import type { Command } from './types.js';
+
+const CR = 0x0d;
+const LF = 0x0a;
+/** Placeholder batch between pushes; never written to. */
+const NONE: never[] = [];
+const STAR = 0x2a;
+const DOLLAR = 0x24;
+
+/** Longest `*<count>` or `$<length>` header line, as Redis's PROTO_INLINE_MAX_SIZE. */
+export const MAX_HEADER_LENGTH = 64 * 1024;
+
+/**
+ * Limits of a RequestParser; an absent or undefined field takes its default. Every limit
+ * is checked before anything is allocated for it.
+ */
+export interface RequestParserOptions {
+  /** Largest accepted bulk argument, in bytes. Default 512 MiB (Redis proto-max-bulk-len). */
+  maxBulkLength?: number;
+  /** Most arguments in one multibulk request. Default 1,048,576. */
+  maxMultibulkLength?: number;
+  /** Longest inline-command line, in bytes before its '\n'. Default 64 KiB. */
+  maxInlineLength?: number;
+}
+
+/** The defaults of RequestParserOptions. */
+export const DEFAULT_REQUEST_LIMITS: Readonly<Required<RequestParserOptions>> = Object.freeze({
+  maxBulkLength: 512 * 1024 * 1024,
+  maxMultibulkLength: 1024 * 1024,
+  maxInlineLength: 64 * 1024,
+});
+
+/** Decoder states. Start: between requests, where the next byte chooses multibulk ('*') or inline. */
+const State = { Start: 0, Inline: 1, Count: 2, BulkHeader: 3, BulkData: 4 } as const;
+type State = (typeof State)[keyof typeof State];
+
+/**
+ * Incremental, chunk-agnostic RESP request decoder, one per connection.
+ *
+ * `push(chunk)` returns every command completed so far (pipelining) and keeps a
+ * partial request for the next push. Splitting the same bytes differently never changes
+ * the commands returned nor the error raised. Both RESP multibulk requests and inline
+ * commands (telnet style, '\n' or '\r\n' terminated, see `splitArgs`) are accepted;
+ * `*0`, `*-1` (any count <= 0) and blank inline lines yield no command, as in Redis.
+ *
+ * Bad input throws a ProtocolError carrying Redis's exact text and, in `parsed`, the
+ * commands this push completed before the bad bytes. From then on the parser is
+ * unusable: every later push throws a ProtocolError with the same message and an empty
+ * `parsed`, so no command is ever delivered twice. The server closes the connection.
+ *
+ * Memory: announced sizes are checked against the limits before anything is allocated,
+ * a bulk argument is joined once when all its bytes are present, and args lying inside
+ * one received chunk are zero-copy subarrays of it.
+ */
+export class RequestParser {
+  private readonly limits: Required<RequestParserOptions>;
+  private readonly queue = new ChunkQueue();
+  private state: State = State.Start;
+  private args: Buffer[] = [];
+  private remaining = 0;
+  private bulkLength = 0;
+  private failure: ProtocolError<Command> | undefined;
+  /** The items completed so far by the current push, handed to a ProtocolError. */
+  private batch: Command[] = NONE;
+
+  constructor(options: RequestParserOptions = {}) {
+    const d = DEFAULT_REQUEST_LIMITS;
+    this.limits = {
+      maxBulkLength: options.maxBulkLength ?? d.maxBulkLength,
+      maxMultibulkLength: options.maxMultibulkLength ?? d.maxMultibulkLength,
+      maxInlineLength: options.maxInlineLength ?? d.maxInlineLength,
+    };
+  }
+
+  /** Bytes received but not yet part of a returned command. */
+  get pendingBytes(): number {
+    return this.queue.length;
+  }
+
+  /** The error that made this parser unusable, if any. */
+  get error(): ProtocolError<Command> | undefined {
+    return this.failure;
+  }
+
+  /**
+   * Feeds the next chunk of the connection's byte stream and returns the commands it
+   * completes, in order (possibly none). The chunk is kept by reference: do not reuse
+   * its memory while its commands are in use. Throws ProtocolError as described above.
+   */
+  push(chunk: Buffer): Command[] {
+    if (this.failure) throw new ProtocolError<Command>(this.failure.message);
+    this.queue.push(chunk);
+    const out: Command[] = [];
+    this.batch = out;
+    try {
+      while (this.step(out));
+    } catch (err) {
+      if (err instanceof ProtocolError) this.failure = err;
+      throw err;
+    } finally {
+      this.batch = NONE;
+    }
+    return out;
+  }
+
+  private fail(message: string): never {
+    throw new ProtocolError<Command>(message, this.batch);
+  }
+
+  /** Advances by one state; returns false when more input is needed. */
+  private step(out: Command[]): boolean {
+    const q = this.queue;
+    switch (this.state) {
+      case State.Start:
+        if (q.length === 0) return false;
+        this.state = q.byteAt(0) === STAR ? State.Count : State.Inline;
+        return true;
+      case State.Inline: {
+        const nl = this.findLine(LF, this.limits.maxInlineLength, 'too big inline request');
+        if (nl < 0) return false;
+        const line = q.take(nl);
+        q.skip(1);
+        this.state = State.Start;
+        const args = splitArgs(nl > 0 && line[nl - 1] === CR ? line.subarray(0, nl - 1) : line);
+        if (!args) this.fail('unbalanced quotes in request');
+        if (args.length > 0) out.push({ args });
+        return true;
+      }
+      case State.Count: {
+        const n = this.readHeader('too big mbulk count string', 'invalid multibulk length');
+        if (n === undefined) return false;
+        if (n > this.limits.maxMultibulkLength) this.fail('invalid multibulk length');
+        if (n <= 0) {
+          this.state = State.Start;
+        } else {
+          this.remaining = n;
+          this.state = State.BulkHeader;
+        }
+        return true;
+      }
+      case State.BulkHeader: {
+        if (q.length === 0) return false;
+        const first = q.byteAt(0);
+        if (first !== DOLLAR) this.fail(`expected '$', got '${String.fromCharCode(first)}'`);
+        const n = this.readHeader('too big bulk count string', 'invalid bulk length');
+        if (n === undefined) return false;
+        if (n < 0 || n > this.limits.maxBulkLength) this.fail('invalid bulk length');
+        this.bulkLength = n;
+        this.state = State.BulkData;
+        return true;
+      }
+      case State.BulkData: {
+        const n = this.bulkLength;
+        if (q.length < n + 2) {
+          // Fail as soon as the byte after the data is visibly not '\r'.
+          if (q.length > n && q.byteAt(n) !== CR) this.fail('invalid bulk length');
+          return false;
+        }
+        const arg = q.take(n);
+        if (q.byteAt(0) !== CR || q.byteAt(1) !== LF) this.fail('invalid bulk length');
+        q.skip(2);
+        this.args.push(arg);
+        if (--this.remaining > 0) {
+          this.state = State.BulkHeader;
+        } else {
+          out.push({ args: this.args });
+          this.args = [];
+          this.state = State.Start;
+        }
+        return true;
+      }
+    }
+  }
+
+  /**
+   * Offset of the `byte` ending the current line, or -1 while it has not arrived. A line
+   * longer than `max` fails the same way whether or not its end has arrived, which keeps
+   * the outcome independent of how the input was split.
+   */
+  private findLine(byte: number, max: number, tooBig: string): number {
+    const at = this.queue.scan(byte);
+    if ((at < 0 ? this.queue.length : at) > max) this.fail(tooBig);
+    return at;
+  }
+
+  /** Reads a `*<n>\r\n` or `$<n>\r\n` line; undefined while it is incomplete. */
+  private readHeader(tooBig: string, invalid: string): number | undefined {
+    const q = this.queue;
+    const cr = this.findLine(CR, MAX_HEADER_LENGTH, tooBig);
+    if (cr < 0 || q.length < cr + 2) return undefined;
+    if (q.byteAt(cr + 1) !== LF) this.fail(invalid);
+    const line = q.take(cr);
+    q.skip(2);
+    const n = parseInteger(line.subarray(1));
+    if (n === undefined) this.fail(invalid);
+    return n;
+  }
+}
+
+/**
+ * Parses exactly one complete command from `raw` (e.g. a replicated log entry made by
+ * `encodeCommand`). Throws ProtocolError when `raw` is malformed, incomplete, holds no
+ * command, or holds bytes beyond the first command.
+ */
+export function parseOne(raw: Buffer, options?: RequestParserOptions): Command {
+  const parser = new RequestParser(options);
+  const commands = parser.push(raw);
+  if (commands.length !== 1 || parser.pendingBytes !== 0) {
+    const what = commands.length === 0 ? (parser.pendingBytes > 0 ? 'incomplete command' : 'no command') : 'trailing bytes after the command';
+    throw new ProtocolError<Command>(what);
+  }
+  return commands[0]!;
+}
+
+/**
+ * Encodes `args` as one RESP multibulk request (`*N\r\n$len\r\n<bytes>\r\n…`) in a single
+ * allocation. Strings are UTF-8. `parseOne(encodeCommand(a))` gives back `a` as Buffers.
+ */
+export function encodeCommand(args: readonly (Buffer | string)[]): Buffer {
+  const parts = args.map((a) => (typeof a === 'string' ? Buffer.from(a, 'utf8') : a));
+  let size = `*${parts.length}\r\n`.length;
+  for (const p of parts) size += `$${p.length}\r\n`.length + p.length + 2;
+  const out = Buffer.allocUnsafe(size);
+  let at = out.write(`*${parts.length}\r\n`, 0, 'latin1');
+  for (const p of parts) {
+    at += out.write(`$${p.length}\r\n`, at, 'latin1');
+    at += p.copy(out, at);
+    at += out.write('\r\n', at, 'latin1');
+  }
+  return out;
+}

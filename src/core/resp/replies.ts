@@ -1,0 +1,35 @@
+import type { ArrayReply, BulkReply, ErrorReply, IntegerReply, NullArrayReply, NullBulkReply, Reply, SimpleReply } from './types.js';
+
+/** `+OK`, the usual success reply. */
+export const OK: SimpleReply = Object.freeze({ type: 'simple', value: 'OK' });
+
+/** `$-1`, the null bulk string. */
+export const NULL_BULK: NullBulkReply = Object.freeze({ type: 'null-bulk' });
+
+/** `*-1`, the null array. */
+export const NULL_ARRAY: NullArrayReply = Object.freeze({ type: 'null-array' });
+
+/** A simple-string reply; CR and LF in `value` are sent as spaces. */
+export function simpleReply(value: string): SimpleReply {
+  return { type: 'simple', value };
+}
+
+/** An error reply; `text` is the full line without '-', e.g. `ERR syntax error`. */
+export function errorReply(text: string): ErrorReply {
+  return { type: 'error', text };
+}
+
+/** An integer reply; `value` must be a safe integer when written. */
+export function intReply(value: number): IntegerReply {
+  return { type: 'integer', value };
+}
+
+/** A bulk-string reply; a string is stored as its UTF-8 bytes. */
+export function bulkReply(value: Buffer | string): BulkReply {
+  return { type: 'bulk', value: typeof value === 'string' ? Buffer.from(value, 'utf8') : value };
+}
+
+/** An array reply of `items`, which may nest. */
+export function arrayReply(items: readonly Reply[]): ArrayReply {
+  return { type: 'array', items };
+}
