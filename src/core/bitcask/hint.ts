@@ -37,6 +37,7 @@ export class HintWriter {
   readonly path: string;
   private readonly tmpPath: string;
   private readonly fd: number;
+  private fdClosed = false;
   private buf = Buffer.allocUnsafe(BUFFER_SIZE);
   private len = 0;
   private pos = 0;
@@ -73,22 +74,31 @@ export class HintWriter {
     const trailer = Buffer.allocUnsafe(TRAILER);
     trailer.writeUInt32LE(this.count, 0);
     trailer.writeUInt32LE(dataSize, 4);
-    this.drain();
-    this.crc = crc32(trailer.subarray(0, 8), this.crc);
-    trailer.writeUInt32LE(this.crc, 8);
-    writeFully(this.fd, trailer, TRAILER, this.pos);
-    fs.fdatasyncSync(this.fd);
-    fs.closeSync(this.fd);
+    try {
+      this.drain();
+      this.crc = crc32(trailer.subarray(0, 8), this.crc);
+      trailer.writeUInt32LE(this.crc, 8);
+      writeFully(this.fd, trailer, TRAILER, this.pos);
+      fs.fdatasyncSync(this.fd);
+    } finally {
+      this.closeFd();
+    }
     fs.renameSync(this.tmpPath, this.path);
   }
 
-  /** Closes and removes the unfinished file. */
+  /** Closes (once) and removes the unfinished file; safe after a failed `finish`. */
   abort(): void {
     try {
-      fs.closeSync(this.fd);
+      this.closeFd();
     } finally {
       fs.rmSync(this.tmpPath, { force: true });
     }
+  }
+
+  private closeFd(): void {
+    if (this.fdClosed) return;
+    this.fdClosed = true;
+    fs.closeSync(this.fd);
   }
 
   private append(data: Buffer): void {

@@ -63,6 +63,8 @@ interface Output {
   finalPath: string;
   file: DataFile;
   hint: HintWriter;
+  /** Set once `hint.finish` was called: it closes the hint's descriptor, so no abort after it. */
+  hintFinishing: boolean;
 }
 
 /** Record moves, kept column-wise so a large merge allocates few objects. */
@@ -110,7 +112,8 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
     const finalPath = path.join(host.dir, dataFileName(id));
     const tmpPath = finalPath + TEMP_SUFFIX;
     const file = DataFile.openAppendable(id, tmpPath, 0);
-    const out: Output = { id, tmpPath, finalPath, file, hint: new HintWriter(path.join(host.dir, hintFileName(id))) };
+    const hint = new HintWriter(path.join(host.dir, hintFileName(id)));
+    const out: Output = { id, tmpPath, finalPath, file, hint, hintFinishing: false };
     outputs.push(out);
     return out;
   };
@@ -155,6 +158,7 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
     await step('outputs-written');
     for (const out of outputs) {
       fs.renameSync(out.tmpPath, out.finalPath);
+      out.hintFinishing = true;
       out.hint.finish(out.file.size);
       await step('output-renamed');
     }
@@ -209,7 +213,9 @@ function discardOutputs(outputs: Output[]): void {
   for (const out of outputs) {
     for (const cleanup of [
       () => out.file.close(),
-      () => out.hint.abort(),
+      // A hint whose finish ran has closed its descriptor, whose number the process may
+      // have reused since (say, for a new active file): closing it again would close that.
+      () => (out.hintFinishing ? fs.rmSync(out.hint.path + TEMP_SUFFIX, { force: true }) : out.hint.abort()),
       () => fs.rmSync(out.tmpPath, { force: true }),
       () => fs.rmSync(out.finalPath, { force: true }),
       () => fs.rmSync(out.hint.path, { force: true }),

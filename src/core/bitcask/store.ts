@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BitraftError, CorruptionError, LimitError } from '../support/errors.js';
-import { DataFile, scanRecords, type ScanProblem } from './datafile.js';
+import { DataFile, readFully, scanRecords, writeFully, type ScanProblem } from './datafile.js';
 import { compareFileIds, dataFileName, fileBaseName, hintFileName, parseDataFileName, TEMP_SUFFIX, type FileId } from './file-id.js';
 import { fsyncDir, readIfExists } from './fs-util.js';
 import { forEachHint, HintWriter, validateHint } from './hint.js';
@@ -73,6 +73,7 @@ export class Bitcask {
   private turnScheduled = false;
   private readonly timer: NodeJS.Timeout | undefined;
   private merging: Promise<MergeResult> | undefined;
+  private closeDone: Promise<void> | undefined;
 
   private constructor(dir: string, options: ResolvedOptions, lock: DirLock | undefined) {
     this.dir = dir;
@@ -100,6 +101,7 @@ export class Bitcask {
     try {
       store.load();
     } catch (err) {
+      if (store.timer) clearInterval(store.timer);
       store.closeFiles();
       lock?.release();
       throw err;
@@ -110,6 +112,11 @@ export class Bitcask {
   /** Number of live keys. */
   get size(): number {
     return this.keydir.size;
+  }
+
+  /** Whether some write is not yet known to be on stable storage. */
+  get hasUnsyncedWrites(): boolean {
+    return this.appended > this.durable;
   }
 
   /** Whether `close` was called. */
@@ -192,8 +199,9 @@ export class Bitcask {
   }
 
   /**
-   * Resolves once every write made before the call is on stable storage. Calls made
-   * while an fsync runs share the next one (group commit). Rejects with the I/O error.
+   * Resolves once every write made before the call is on stable storage. Calls made in
+   * the same event-loop turn as writes share one fsync at the end of that turn, and calls
+   * made while an fsync runs share the next one (group commit). Rejects with the I/O error.
    */
   sync(): Promise<void> {
     if (this.closed) return Promise.reject(closedError());
@@ -201,7 +209,8 @@ export class Bitcask {
     if (this.durable >= target) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ target, resolve, reject });
-      this.kickSync();
+      // Writes of this turn are still coming: the turn-end fsync covers them all at once.
+      if (!this.turnScheduled) this.kickSync();
     });
   }
 
@@ -251,30 +260,13 @@ export class Bitcask {
 
   /**
    * Flushes, fsyncs, writes the active file's hint, closes every file and releases the
-   * lock. Waits for a running merge to stop first. Idempotent.
+   * lock. Waits for a running merge to stop first. Syncs waiting for writes that the
+   * final fsync covers resolve. Idempotent: every call settles once the store is closed,
+   * with the outcome of the first.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closeRequested = true;
-    if (this.merging) await this.merging.catch(() => undefined);
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.syncInFlight?.catch(() => undefined);
-    let failure: unknown;
-    try {
-      if (this.active && !this.options.readOnly) {
-        this.active.file.syncNow();
-        this.finishActiveHint();
-        this.durable = this.appended;
-      }
-    } catch (err) {
-      failure = err;
-    }
-    this.releaseWaiters(failure ?? closedError());
-    this.closeFiles();
-    this.lock?.release();
-    if (failure) throw failure;
+  close(): Promise<void> {
+    this.closeDone ??= this.closeOnce();
+    return this.closeDone;
   }
 
   // ---- internals shared with merge.ts ----
@@ -303,6 +295,29 @@ export class Bitcask {
   }
 
   // ---- private ----
+
+  private async closeOnce(): Promise<void> {
+    this.closeRequested = true;
+    if (this.merging) await this.merging.catch(() => undefined);
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.syncInFlight?.catch(() => undefined);
+    let failure: unknown;
+    try {
+      if (this.active && !this.options.readOnly) {
+        this.active.file.syncNow();
+        this.finishActiveHint();
+        this.durable = this.appended;
+      }
+    } catch (err) {
+      failure = err;
+    }
+    this.releaseWaiters();
+    this.releaseWaiters(failure ?? closedError());
+    this.closeFiles();
+    this.lock?.release();
+    if (failure) throw failure;
+  }
 
   private readSlot(slot: number): Buffer | undefined {
     if (slot < 0) return undefined;
@@ -334,7 +349,7 @@ export class Bitcask {
     setImmediate(() => {
       this.turnScheduled = false;
       if (this.closed) return;
-      if (this.options.sync === 'always') {
+      if (this.options.sync === 'always' || this.waiters.length > 0) {
         this.kickSync();
         return;
       }
@@ -474,14 +489,23 @@ export class Bitcask {
     const lost = size - problem.offset;
     if (problem.kind === 'corrupt') {
       const aside = `${filePath}.${problem.offset}.corrupt`;
+      const bytes = Buffer.allocUnsafe(lost);
       const fd = fs.openSync(filePath, 'r');
       try {
-        const bytes = Buffer.allocUnsafe(lost);
-        fs.readSync(fd, bytes, 0, lost, problem.offset);
-        fs.writeFileSync(aside, bytes);
+        readFully(fd, bytes, lost, problem.offset);
       } finally {
         fs.closeSync(fd);
       }
+      // The cut bytes may hold acknowledged writes after the bad record: they must be on
+      // disk, under their name, before the cut that drops them from the data file.
+      const out = fs.openSync(aside, 'w', 0o644);
+      try {
+        writeFully(out, bytes, lost, 0);
+        fs.fsyncSync(out);
+      } finally {
+        fs.closeSync(out);
+      }
+      fsyncDir(this.dir);
       this.options.logger.warn(
         `cut ${lost} bytes from ${filePath} at offset ${problem.offset} (${problem.reason}); they are kept in ${aside}`,
       );
@@ -566,7 +590,13 @@ export class Bitcask {
       hint.finish(this.active!.file.size);
     } catch (err) {
       this.options.logger.warn(`could not write hint ${hint.path}: ${String(err)}`);
-      hint.abort();
+      // No abort: finish may have closed the descriptor already, and closing it again could
+      // close a file opened since under the same number. Only the unfinished file goes.
+      try {
+        fs.rmSync(hint.path + TEMP_SUFFIX, { force: true });
+      } catch {
+        // Removed at the next open.
+      }
     }
   }
 
