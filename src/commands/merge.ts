@@ -33,6 +33,9 @@ With --dry-run, reads the directory without the lock and without changing anythi
   async run(): Promise<MergeDirectoryReport> {
     const { flags } = await this.parse(Merge);
     const progress = startProgress(`merging ${flags.dir}`, !this.jsonEnabled());
+    const warn = (message: string): void => {
+      this.warn(message);
+    };
     let report: MergeDirectoryReport;
     try {
       report = await mergeDirectory(flags.dir, {
@@ -41,7 +44,7 @@ With --dry-run, reads the directory without the lock and without changing anythi
           const text = STEP_TEXT[step];
           if (text) progress.update(`${flags.dir}: ${text}`);
         },
-        logger: { info: (m) => this.logToStderr(m), warn: (m) => this.warn(m) },
+        logger: { info: warn, warn },
       });
     } catch (err) {
       progress.fail(`merge of ${flags.dir} failed`);

@@ -160,6 +160,22 @@ export class DataFile {
     return offset;
   }
 
+  /** Appends an already encoded record (`bytes` exactly, e.g. copied by a merge) and returns its offset. */
+  appendEncoded(bytes: Buffer): number {
+    const buffer = this.buffer;
+    if (!buffer) throw new TypeError(`${this.path} is not open for appends`);
+    if (this.buffered + bytes.length > buffer.length) this.flush();
+    const offset = this.size;
+    if (bytes.length > buffer.length) {
+      this.writeAt(bytes, bytes.length, offset);
+      this.written += bytes.length;
+      return offset;
+    }
+    bytes.copy(buffer, this.buffered);
+    this.buffered += bytes.length;
+    return offset;
+  }
+
   /**
    * Hands buffered records to the OS. On failure (a full disk) the file is cut back to
    * its last whole record and the buffer is kept, so a later flush can retry.

@@ -1,4 +1,5 @@
 import sortedBtree from 'sorted-btree';
+import { bulkLoad } from 'sorted-btree/extended/bulkLoad.js';
 
 // sorted-btree is CommonJS: its class is the `default` property of the module object.
 const BTree = sortedBtree.default;
@@ -28,21 +29,29 @@ export interface KeyRange {
 }
 
 const INITIAL_SLOTS = 1024;
+/** The file number of a free slot; no real file gets it. */
+export const NO_FILE = 0xffffffff;
 const PENDING_LIMIT = 65536;
 const NODE_SIZE = 64;
+
+/** Byte order of latin1 key strings (plain code-unit order, without sorted-btree's type checks). */
+const compareKeys = (a: KeyString, b: KeyString): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The in-memory key directory: `key → (file, offset, size)` of the newest record of
  * every live key.
  *
- * A `Map` answers point lookups; a B+tree keeps the keys in byte order for walks from
- * any key in either direction. New keys reach the tree in sorted batches (before any
- * walk, or every 65,536 inserts), which keeps inserts cheap. Locations live in typed
- * arrays indexed by a slot number, so a key costs its string plus a few dozen bytes.
+ * A `Map` answers point lookups. The ordered index, a B+tree of the keys, is built only
+ * when the first ordered walk asks for it (one sort and a bulk load), so loading and
+ * writing a store that is never walked in order pay nothing for it. Once built, new keys
+ * reach it in sorted batches (before a walk, or every 65,536 inserts). Locations live in
+ * typed arrays indexed by a slot number, so a key costs its string plus a few dozen bytes.
  */
 export class KeyDir {
   private readonly slots = new Map<KeyString, number>();
-  private readonly tree: Tree = new BTree<string, undefined>(undefined, undefined, NODE_SIZE);
+  private tree: Tree | undefined;
+  /** Bumped whenever the tree changes, so walks know their leaf cursor went stale. */
+  private treeVersion = 0;
   private pending: KeyString[] = [];
   private files: Uint32Array = new Uint32Array(INITIAL_SLOTS);
   private offsets: Uint32Array = new Uint32Array(INITIAL_SLOTS);
@@ -60,7 +69,7 @@ export class KeyDir {
     return this.slots.get(key) ?? -1;
   }
 
-  /** File number of the record in `slot`. */
+  /** File number of the record in `slot`; `NO_FILE` once the slot was freed. */
   fileOf(slot: number): number {
     return this.files[slot]!;
   }
@@ -87,8 +96,10 @@ export class KeyDir {
     const slot = this.freeSlots.pop() ?? this.allocSlot();
     this.update(slot, file, offset, size);
     this.slots.set(key, slot);
-    this.pending.push(key);
-    if (this.pending.length >= PENDING_LIMIT) this.flushPending();
+    if (this.tree) {
+      this.pending.push(key);
+      if (this.pending.length >= PENDING_LIMIT) this.flushPending();
+    }
     return slot;
   }
 
@@ -105,15 +116,19 @@ export class KeyDir {
     const slot = this.slots.get(key);
     if (slot === undefined) return false;
     this.slots.delete(key);
+    // A freed slot points at no file, so a merge holding its number sees it moved on.
+    this.files[slot] = NO_FILE;
     this.freeSlots.push(slot);
-    this.tree.delete(key);
+    if (this.tree?.delete(key)) this.treeVersion++;
     return true;
   }
 
   /** Removes every key. */
   clear(): void {
     this.slots.clear();
-    this.tree.clear();
+    this.files.fill(NO_FILE);
+    this.tree = undefined;
+    this.treeVersion++;
     this.pending = [];
     this.freeSlots = [];
     this.nextSlot = 0;
@@ -126,35 +141,54 @@ export class KeyDir {
 
   /**
    * Keys in byte order (or reversed) starting at `range.from`. The walk reflects the
-   * keydir at each step: keys deleted during it are skipped; keys added may or may not appear.
+   * keydir at each step: keys deleted during it are skipped; keys added may or may not
+   * appear. It follows the tree's leaves, and finds its place again from the last key it
+   * gave whenever the tree changed in between.
    */
   *keys(range: KeyRange = {}): Generator<KeyString> {
-    this.flushPending();
     const { from, reverse = false } = range;
-    const inclusive = range.inclusive ?? true;
-    if (reverse) {
-      let k = from === undefined ? this.tree.maxKey() : inclusive && this.tree.has(from) ? from : this.tree.nextLowerKey(from);
-      while (k !== undefined) {
-        yield k;
-        this.flushPending();
-        k = this.tree.nextLowerKey(k);
+    let inclusive = range.inclusive ?? true;
+    let last = from;
+    for (;;) {
+      const tree = this.orderedIndex();
+      const version = this.treeVersion;
+      const it = reverse ? tree.entriesReversed(last, undefined, !inclusive) : tree.keys(last);
+      let skipFirst = !reverse && !inclusive && last !== undefined;
+      for (;;) {
+        const step = it.next();
+        if (step.done) return;
+        const key = reverse ? (step.value as [KeyString, undefined])[0] : (step.value as KeyString);
+        if (skipFirst) {
+          skipFirst = false;
+          if (key === last) continue;
+        }
+        skipFirst = false;
+        last = key;
+        yield key;
+        if (version !== this.treeVersion || this.pending.length > 0) break;
       }
-    } else {
-      let k = from === undefined ? this.tree.minKey() : inclusive && this.tree.has(from) ? from : this.tree.nextHigherKey(from);
-      while (k !== undefined) {
-        yield k;
-        this.flushPending();
-        k = this.tree.nextHigherKey(k);
-      }
+      inclusive = false;
     }
   }
 
+  /** The ordered index, built on first use and brought up to date with pending inserts. */
+  private orderedIndex(): Tree {
+    if (!this.tree) {
+      const keys = [...this.slots.keys()].sort();
+      this.tree = bulkLoad<KeyString, undefined>(keys, new Array<undefined>(keys.length), NODE_SIZE, compareKeys);
+      this.treeVersion++;
+    }
+    this.flushPending();
+    return this.tree;
+  }
+
   private flushPending(): void {
-    if (this.pending.length === 0) return;
+    if (this.pending.length === 0 || !this.tree) return;
     const batch = this.pending;
     this.pending = [];
     batch.sort();
     for (const key of batch) if (this.slots.has(key)) this.tree.set(key, undefined);
+    this.treeVersion++;
   }
 
   private allocSlot(): number {

@@ -6,6 +6,7 @@ import { DataFile, scanRecords } from './datafile.js';
 import { compareFileIds, dataFileName, hintFileName, TEMP_SUFFIX, type FileId } from './file-id.js';
 import { fsyncDir } from './fs-util.js';
 import { HintWriter } from './hint.js';
+import { RECORD_HEADER_SIZE } from './record.js';
 import type { KeyDir } from './keydir.js';
 
 /**
@@ -69,7 +70,7 @@ interface Output {
 
 /** Record moves, kept column-wise so a large merge allocates few objects. */
 interface Moves {
-  keys: string[];
+  slots: number[];
   fromFile: number[];
   fromOffset: number[];
   toOutput: number[];
@@ -106,7 +107,8 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
   const lastId = inputs.at(-1)!.slot.file.id;
   let nextMinor = lastId.minor + 1;
   const outputs: Output[] = [];
-  const moves: Moves = { keys: [], fromFile: [], fromOffset: [], toOutput: [], toOffset: [], size: [] };
+  const moves: Moves = { slots: [], fromFile: [], fromOffset: [], toOutput: [], toOffset: [], size: [] };
+  const live = liveSlotsByFile(host, new Set(inputs.map((x) => x.ordinal)));
   const newOutput = (): Output => {
     const id = { major: lastId.major, minor: nextMinor++ };
     const finalPath = path.join(host.dir, dataFileName(id));
@@ -122,23 +124,27 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
     for (const { slot, ordinal } of inputs) {
       const file = slot.file;
       result.inputBytes += file.size;
+      // Live records of this file in offset order, walked alongside the scan: no key
+      // lookups, and a record whose key moved on since is simply not copied.
+      const { slots: liveSlots, offsets: liveOffsets } = live.get(ordinal) ?? { slots: [], offsets: [] };
+      let next = 0;
       let pos = 0;
       while (pos < file.size) {
         const scanned = scanRecords(
           file.fd,
           file.size,
           ({ offset, record, buf }) => {
-            if (record.tombstone) return;
-            const key = buf.subarray(record.keyStart, record.valueStart);
-            const k = key.toString('latin1');
-            const kslot = host.keydir.slot(k);
-            if (kslot < 0 || host.keydir.fileOf(kslot) !== ordinal || host.keydir.offsetOf(kslot) !== offset) return;
+            while (next < liveOffsets.length && liveOffsets[next]! < offset) next++;
+            if (next >= liveOffsets.length || liveOffsets[next] !== offset || record.tombstone) return;
+            const kslot = liveSlots[next++]!;
+            // Still live now? Writes made while the merge yielded may have moved the key on.
+            if (host.keydir.fileOf(kslot) !== ordinal || host.keydir.offsetOf(kslot) !== offset) return;
             let out = outputs.at(-1);
             if (!out || (out.file.size > 0 && out.file.size + record.size > host.options.maxFileSize)) out = newOutput();
-            const value = buf.subarray(record.valueStart, record.end);
-            const at = out.file.appendRecord(key, value, false, record.tstamp);
-            out.hint.add(false, record.tstamp, key, at, record.size);
-            moves.keys.push(k);
+            // The record is copied byte for byte: same header, timestamp and checksums.
+            const at = out.file.appendEncoded(buf.subarray(record.keyStart - RECORD_HEADER_SIZE, record.end));
+            out.hint.add(false, record.tstamp, buf.subarray(record.keyStart, record.valueStart), at, record.size);
+            moves.slots.push(kslot);
             moves.fromFile.push(ordinal);
             moves.fromOffset.push(offset);
             moves.toOutput.push(outputs.length - 1);
@@ -177,9 +183,10 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
     return host.addFile(DataFile.openReadOnly(out.id, out.finalPath));
   });
   result.outputFiles = outputs.length;
-  for (let i = 0; i < moves.keys.length; i++) {
-    const slot = host.keydir.slot(moves.keys[i]!);
-    if (slot < 0 || host.keydir.fileOf(slot) !== moves.fromFile[i] || host.keydir.offsetOf(slot) !== moves.fromOffset[i]) continue;
+  for (let i = 0; i < moves.slots.length; i++) {
+    // A slot still at its old place holds the same record; a freed or reused one points elsewhere.
+    const slot = moves.slots[i]!;
+    if (host.keydir.fileOf(slot) !== moves.fromFile[i] || host.keydir.offsetOf(slot) !== moves.fromOffset[i]) continue;
     const to = outOrdinals[moves.toOutput[i]!]!;
     host.forget(slot);
     host.keydir.update(slot, to, moves.toOffset[i]!, moves.size[i]!);
@@ -227,4 +234,22 @@ function discardOutputs(outputs: Output[]): void {
       }
     }
   }
+}
+
+/** For each input file, its live records when the merge starts: keydir slots and offsets, by offset. */
+function liveSlotsByFile(host: MergeHost, inputs: ReadonlySet<number>): Map<number, { slots: number[]; offsets: number[] }> {
+  const byFile = new Map<number, number[]>();
+  for (const [, slot] of host.keydir.entries()) {
+    const file = host.keydir.fileOf(slot);
+    if (!inputs.has(file)) continue;
+    let list = byFile.get(file);
+    if (!list) byFile.set(file, (list = []));
+    list.push(slot);
+  }
+  const out = new Map<number, { slots: number[]; offsets: number[] }>();
+  for (const [file, list] of byFile) {
+    list.sort((a, b) => host.keydir.offsetOf(a) - host.keydir.offsetOf(b));
+    out.set(file, { slots: list, offsets: list.map((slot) => host.keydir.offsetOf(slot)) });
+  }
+  return out;
 }

@@ -264,3 +264,14 @@ t.test('finish replaces an older hint', async (t) => {
   t.same(readBack(data), entries);
   t.same(fs.readdirSync(dir), ['h.hint']);
 });
+
+t.test('HintWriter: abort after finish closes nothing twice and leaves the hint', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'x.hint');
+  const w = new HintWriter(file);
+  w.add(false, 1, Buffer.from('k'), 0, 30);
+  w.finish(30);
+  t.doesNotThrow(() => w.abort());
+  t.ok(fs.existsSync(file), 'the finished hint stays');
+  t.equal(validateHint(fs.readFileSync(file), 30), undefined);
+});

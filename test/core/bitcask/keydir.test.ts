@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { KeyDir, keyFromString, keyToString, type KeyRange, type KeyString } from '../../../src/core/bitcask/keydir.js';
+import { KeyDir, keyFromString, keyToString, type KeyRange, type KeyString, NO_FILE } from '../../../src/core/bitcask/keydir.js';
 import { seededRng, type Rng } from '../../../src/core/support/rng.js';
 
 interface Loc {
@@ -419,4 +419,15 @@ t.test('keyToString and keyFromString round trip every byte value', async (t) =>
     if (!(keyToString(Buffer.from([i])) < keyToString(Buffer.from([i + 1])))) bad++;
   }
   t.equal(bad, 0);
+});
+
+t.test('a freed slot points at no file, so a merge holding its number skips it', async (t) => {
+  const kd = new KeyDir();
+  const a = kd.insert('a', 3, 100, 40);
+  const b = kd.insert('b', 3, 140, 40);
+  kd.delete('a');
+  t.equal(kd.fileOf(a), NO_FILE);
+  t.equal(kd.fileOf(b), 3);
+  kd.clear();
+  t.equal(kd.fileOf(b), NO_FILE, 'clear frees every slot');
 });

@@ -1,0 +1,174 @@
+/**
+ * Benchmark entry point (`npm run bench`): runs every suite, prints progress lines to
+ * stderr and one result table to stdout.
+ *
+ *   node --expose-gc dist/bench/index.js [--quick] [--json] [--suite NAME] [--keys N]
+ *
+ * --quick (or BENCH_QUICK=1)  100,000 keys instead of 1,000,000, for a fast check
+ * --json                      also print the results as JSON on stdout, after the table
+ * --suite NAME                run only this suite (repeatable)
+ * --keys N                    override the number of keys
+ *
+ * Scratch data lives in a temporary directory under os.tmpdir(), removed at the end,
+ * also on error or Ctrl-C. Exits 1 when a suite fails, 0 otherwise (a missed target is
+ * reported in the table, not in the exit code).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { bitcaskSuite } from './bitcask.js';
+import { gcAvailable, judge, type BenchConfig, type JudgedMetric, type Suite } from './harness.js';
+import { formatCount, renderFootnotes, renderTable, type TableSection } from './table.js';
+
+/** Every suite, in run order. Later steps add the server and Raft suites here. */
+export const SUITES: Suite[] = [bitcaskSuite];
+
+/** Keys of a full run. */
+export const FULL_KEYS = 1_000_000;
+/** Keys of a `--quick` run. */
+export const QUICK_KEYS = 100_000;
+
+/** Parsed command line of the benchmark. */
+export interface BenchArgs {
+  quick: boolean;
+  json: boolean;
+  keys: number;
+  suites: string[];
+  help: boolean;
+}
+
+/** Parses the benchmark's arguments (and `BENCH_QUICK`). Throws on unknown options. */
+export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchArgs {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      suite: { type: 'string', multiple: true, default: [] },
+      keys: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  const quick = values.quick === true || (env.BENCH_QUICK !== undefined && !['', '0', 'false'].includes(env.BENCH_QUICK));
+  let keys = quick ? QUICK_KEYS : FULL_KEYS;
+  if (values.keys !== undefined) {
+    keys = Number(values.keys.replaceAll('_', ''));
+    if (!Number.isInteger(keys) || keys < 1000 || keys > 50_000_000) throw new Error(`--keys must be an integer from 1000 to 50000000, not ${values.keys}`);
+  }
+  return { quick, json: values.json === true, keys, suites: values.suite ?? [], help: values.help === true };
+}
+
+/** JSON form of a run, printed with `--json`. */
+export interface BenchReport {
+  startedAt: string;
+  node: string;
+  platform: string;
+  cpus: number;
+  /** 1-minute load average of the machine when the run started and ended. */
+  loadavg: { start: number; end: number };
+  quick: boolean;
+  keys: number;
+  suites: { name: string; title: string; error?: string; metrics: JudgedMetric[] }[];
+}
+
+/** Runs the selected suites and prints the results; returns the process exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  let args: BenchArgs;
+  try {
+    args = parseBenchArgs(argv);
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write('usage: node --expose-gc dist/bench/index.js [--quick] [--json] [--suite NAME]... [--keys N]\n');
+    process.stdout.write(`suites: ${SUITES.map((s) => s.name).join(', ')}\n`);
+    return 0;
+  }
+  const unknown = args.suites.filter((name) => !SUITES.some((s) => s.name === name));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown suite ${unknown.join(', ')}; suites: ${SUITES.map((s) => s.name).join(', ')}\n`);
+    return 2;
+  }
+  const selected = args.suites.length === 0 ? SUITES : SUITES.filter((s) => args.suites.includes(s.name));
+
+  const started = Date.now();
+  const log = (message: string): void => {
+    process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
+  };
+  if (!gcAvailable()) log('warning: no --expose-gc; numbers will be noisier (use npm run bench)');
+
+  const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'bitraft-bench-'));
+  const cleanup = (): void => fs.rmSync(tmpRoot, { recursive: true, force: true });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    cleanup();
+    process.stderr.write(`\ninterrupted (${signal}); removed ${tmpRoot}\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const config: BenchConfig = { quick: args.quick, keys: args.keys, tmpRoot, log };
+  const report: BenchReport = {
+    startedAt: new Date(started).toISOString(),
+    node: process.version,
+    platform: `${process.platform} ${os.release()} ${process.arch}`,
+    cpus: os.cpus().length,
+    loadavg: { start: os.loadavg()[0]!, end: Number.NaN },
+    quick: args.quick,
+    keys: args.keys,
+    suites: [],
+  };
+  const sections: TableSection[] = [];
+  let failed = false;
+  log(`${args.quick ? 'quick run' : 'full run'}: ${args.keys.toLocaleString('en-US')} keys, scratch in ${tmpRoot}`);
+  try {
+    for (const suite of selected) {
+      const title = suite.title(config);
+      log(`suite ${suite.name}`);
+      let metrics: JudgedMetric[] = [];
+      let error: string | undefined;
+      try {
+        metrics = (await suite.run(config)).map(judge);
+      } catch (err) {
+        failed = true;
+        error = err instanceof Error ? err.message : String(err);
+        log(`suite ${suite.name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      }
+      sections.push({ title, metrics, error });
+      report.suites.push({ name: suite.name, title, error, metrics });
+    }
+  } finally {
+    cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  report.loadavg.end = os.loadavg()[0]!;
+
+  const extra: string[] = [];
+  if (args.keys !== FULL_KEYS) extra.push(`note: ${args.keys.toLocaleString('en-US')} keys; the targets are set for ${FULL_KEYS.toLocaleString('en-US')} keys.`);
+  const { start, end } = report.loadavg;
+  extra.push(`${report.node}, ${report.platform}, ${report.cpus} CPUs, load average ${start.toFixed(1)} at start, ${end.toFixed(1)} at end.`);
+  if (Math.max(start, end) > report.cpus) {
+    extra.push(`warning: the load average exceeded the ${report.cpus} CPUs: other processes competed for them, so absolute numbers are low and noisy.`);
+  }
+  process.stdout.write(`${renderTable(sections)}\n${renderFootnotes(sections, extra)}\n`);
+  if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  return failed ? 1 : 0;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
