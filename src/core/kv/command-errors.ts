@@ -1,0 +1,35 @@
+import { errorReply } from '../resp/replies.js';
+import type { ErrorReply } from '../resp/types.js';
+
+/**
+ * The error replies of command handling, worded exactly as Redis words them so that
+ * clients and scripts that match on Redis's texts keep working.
+ */
+export const SYNTAX_ERROR: ErrorReply = errorReply('ERR syntax error');
+
+/** `ERR value is not an integer or out of range`. */
+export const NOT_AN_INTEGER: ErrorReply = errorReply('ERR value is not an integer or out of range');
+
+/** `ERR wrong number of arguments for '<name>' command`; `name` is the canonical lower-case name. */
+export function wrongArity(name: string): ErrorReply {
+  return errorReply(`ERR wrong number of arguments for '${name}' command`);
+}
+
+/**
+ * `ERR unknown command '<name>', with args beginning with: '<a>' '<b>' ` — Redis's text,
+ * with at most about 128 characters of arguments quoted and line breaks turned into spaces.
+ * Quoted bytes are read as UTF-8 (Redis echoes raw bytes; invalid UTF-8 shows as U+FFFD).
+ */
+export function unknownCommand(args: readonly Buffer[]): ErrorReply {
+  let quoted = '';
+  for (let i = 1; i < args.length && quoted.length < 128; i++) {
+    quoted += `'${args[i]!.toString('utf8').slice(0, 128 - quoted.length)}' `;
+  }
+  const name = args[0]!.toString('utf8').slice(0, 128);
+  return errorReply(`ERR unknown command '${name}', with args beginning with: ${quoted}`.replace(/[\r\n]/g, ' '));
+}
+
+/** `ERR unknown subcommand '<sub>'. Try <NAME> HELP.` */
+export function unknownSubcommand(name: string, sub: Buffer): ErrorReply {
+  return errorReply(`ERR unknown subcommand '${sub.toString('utf8').slice(0, 128)}'. Try ${name.toUpperCase()} HELP.`.replace(/[\r\n]/g, ' '));
+}

@@ -1,0 +1,149 @@
+import type { Bitcask } from '../bitcask/index.js';
+import { arrayReply, bulkReply, intReply, NULL_BULK, OK } from '../resp/replies.js';
+import type { Reply } from '../resp/types.js';
+import { SYNTAX_ERROR, wrongArity } from './command-errors.js';
+import { globMatch } from './glob.js';
+import { parseKeysQuery, runKeysQuery } from './keys-query.js';
+
+/**
+ * One key/value command. `arity` follows Redis: n > 0 means exactly n args (the name
+ * included), n < 0 at least -n. Reads run against local state; writes become one log
+ * entry each and are applied, in log order, on every replica by `exec`.
+ */
+export interface KvCommand {
+  name: string;
+  arity: number;
+  write: boolean;
+  /**
+   * For writes: everything that could make `exec` refuse, checked before the command
+   * enters the log, so a refused write is never committed. Returns an error reply or undefined.
+   */
+  check?: (args: readonly Buffer[], limits: KvLimits) => Reply | undefined;
+  /** Where its keys are, as COMMAND reports it: first, last (-1: the end) and step; none when omitted. */
+  keys?: readonly [number, number, number];
+  /** Runs the command. Deterministic: the same state and args give the same reply and state. */
+  exec: (store: Bitcask, args: readonly Buffer[]) => Reply;
+}
+
+/** Sizes a write may not exceed. */
+export interface KvLimits {
+  maxKeySize: number;
+  maxValueSize: number;
+}
+
+function tooLarge(what: string, size: number, limit: number): Reply {
+  return { type: 'error', text: `ERR ${what} of ${size} bytes exceeds the limit of ${limit} bytes` };
+}
+
+function checkPairs(args: readonly Buffer[], limits: KvLimits): Reply | undefined {
+  for (let i = 1; i < args.length; i += 2) {
+    if (args[i]!.length > limits.maxKeySize) return tooLarge('key', args[i]!.length, limits.maxKeySize);
+    if (args[i + 1]!.length > limits.maxValueSize) return tooLarge('value', args[i + 1]!.length, limits.maxValueSize);
+  }
+  return undefined;
+}
+
+function deleteMatching(store: Bitcask, pattern: string): number {
+  // Collect first: deleting while walking would be correct too, but this keeps the walk simple.
+  const doomed: Buffer[] = [];
+  for (const key of store.keys()) if (pattern === '*' || globMatch(pattern, key.toString('latin1'))) doomed.push(key);
+  for (const key of doomed) store.delete(key);
+  return doomed.length;
+}
+
+const table: KvCommand[] = [
+  {
+    name: 'get',
+    keys: [1, 1, 1],
+    arity: 2,
+    write: false,
+    exec: (store, args) => {
+      const v = store.get(args[1]!);
+      return v === undefined ? NULL_BULK : bulkReply(v);
+    },
+  },
+  {
+    name: 'mget',
+    keys: [1, -1, 1],
+    arity: -2,
+    write: false,
+    exec: (store, args) =>
+      arrayReply(
+        args.slice(1).map((k) => {
+          const v = store.get(k);
+          return v === undefined ? NULL_BULK : bulkReply(v);
+        }),
+      ),
+  },
+  {
+    name: 'exists',
+    keys: [1, -1, 1],
+    arity: -2,
+    write: false,
+    exec: (store, args) => intReply(args.slice(1).filter((k) => store.has(k)).length),
+  },
+  { name: 'dbsize', arity: 1, write: false, exec: (store) => intReply(store.size) },
+  {
+    name: 'keys',
+    arity: -2,
+    write: false,
+    exec: (store, args) => {
+      const q = parseKeysQuery(args.slice(1));
+      return 'type' in q ? q : runKeysQuery(store, q);
+    },
+  },
+  {
+    name: 'set',
+    keys: [1, 1, 1],
+    arity: -3,
+    write: true,
+    check: (args, limits) => (args.length !== 3 ? SYNTAX_ERROR : checkPairs(args, limits)),
+    exec: (store, args) => {
+      store.put(args[1]!, args[2]!);
+      return OK;
+    },
+  },
+  {
+    name: 'mset',
+    keys: [1, -1, 2],
+    arity: -3,
+    write: true,
+    check: (args, limits) => (args.length % 2 === 0 ? wrongArity('mset') : checkPairs(args, limits)),
+    exec: (store, args) => {
+      for (let i = 1; i < args.length; i += 2) store.put(args[i]!, args[i + 1]!);
+      return OK;
+    },
+  },
+  {
+    name: 'del',
+    keys: [1, -1, 1],
+    arity: -2,
+    write: true,
+    // No size check: a key stored under a larger limit must stay deletable.
+    exec: (store, args) => intReply(args.slice(1).filter((k) => store.delete(k)).length),
+  },
+  {
+    name: 'pdel',
+    arity: 2,
+    write: true,
+    exec: (store, args) => intReply(deleteMatching(store, args[1]!.toString('latin1'))),
+  },
+  {
+    name: 'flushdb',
+    arity: -1,
+    write: true,
+    check: (args) => (args.length > 2 || (args.length === 2 && !/^(a?sync)$/i.test(args[1]!.toString('latin1'))) ? SYNTAX_ERROR : undefined),
+    exec: (store) => {
+      deleteMatching(store, '*');
+      return OK;
+    },
+  },
+];
+
+/** Every key/value command by lower-case name. */
+export const KV_COMMANDS: ReadonlyMap<string, KvCommand> = new Map(table.map((c) => [c.name, c]));
+
+/** Whether `argc` args (the name included) satisfy `arity`. */
+export function arityOk(arity: number, argc: number): boolean {
+  return arity > 0 ? argc === arity : argc >= -arity;
+}

@@ -1,0 +1,55 @@
+import type { Bitcask } from '../bitcask/index.js';
+import { BitraftError } from '../support/errors.js';
+import { errorReply } from '../resp/replies.js';
+import type { Reply } from '../resp/types.js';
+import { unknownCommand, wrongArity } from './command-errors.js';
+import { arityOk, KV_COMMANDS, type KvCommand, type KvLimits } from './commands.js';
+
+/**
+ * The key/value state machine over a Bitcask store. Writes are applied in log order
+ * through `apply`, which is deterministic and never throws: whatever a committed entry
+ * holds, every replica computes the same reply and state (an unknown or malformed entry
+ * becomes an error reply, not a crash). Reads run through `read` on local state.
+ */
+export class KvMachine {
+  readonly store: Bitcask;
+  private readonly limits: KvLimits;
+
+  constructor(store: Bitcask) {
+    this.store = store;
+    this.limits = { maxKeySize: store.options.maxKeySize, maxValueSize: store.options.maxValueSize };
+  }
+
+  /** The key/value command named `args[0]` (any case), or undefined. */
+  lookup(args: readonly Buffer[]): KvCommand | undefined {
+    return KV_COMMANDS.get(args[0]!.toString('latin1').toLowerCase());
+  }
+
+  /**
+   * Everything that would make the command fail, checked before a write enters the log:
+   * unknown name, wrong arity, syntax and size limits. Returns the error reply, or
+   * undefined when the command may be proposed.
+   */
+  check(args: readonly Buffer[]): Reply | undefined {
+    const cmd = this.lookup(args);
+    if (!cmd) return unknownCommand(args);
+    if (!arityOk(cmd.arity, args.length)) return wrongArity(cmd.name);
+    return cmd.check?.(args, this.limits);
+  }
+
+  /** Applies a committed write (or runs any command) and returns its reply. Never throws. */
+  apply(args: readonly Buffer[]): Reply {
+    const refused = this.check(args);
+    if (refused) return refused;
+    try {
+      return this.lookup(args)!.exec(this.store, args);
+    } catch (err) {
+      return errorReply(`ERR ${err instanceof BitraftError || err instanceof Error ? err.message : String(err)}`.replace(/[\r\n]/g, ' '));
+    }
+  }
+
+  /** Runs a read command against local state; same contract as `apply`. */
+  read(args: readonly Buffer[]): Reply {
+    return this.apply(args);
+  }
+}

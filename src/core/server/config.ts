@@ -1,0 +1,51 @@
+import { BitraftError } from '../support/errors.js';
+
+/** How a write is made durable before it is acknowledged. */
+export type Durability = 'low' | 'medium' | 'high';
+
+/** Every setting of a running node. */
+export interface ServerConfig {
+  /** Directory holding all state. */
+  dir: string;
+  host: string;
+  /** 0 picks a free port (tests); the bound port is reported once listening. */
+  port: number;
+  /**
+   * `high`: a write is acknowledged only once fsynced (writes of one event-loop turn
+   * share one fsync). `medium`: fsync at most every second. `low`: never fsync explicitly.
+   */
+  durability: Durability;
+  /** When set, clients must AUTH with it first. */
+  requirepass?: string;
+  maxclients: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  maxKeySize: number;
+  maxValueSize: number;
+  /** Data files are rotated at this size. */
+  maxFileSize: number;
+}
+
+/** Defaults of every optional setting. */
+export const DEFAULT_CONFIG: Omit<ServerConfig, 'dir'> = {
+  host: '127.0.0.1',
+  port: 4920,
+  durability: 'high',
+  maxclients: 10_000,
+  logLevel: 'info',
+  maxKeySize: 1 << 20,
+  maxValueSize: 512 << 20,
+  maxFileSize: 256 << 20,
+};
+
+/**
+ * Parses `host:port` (`[::1]:4920` for IPv6; a bare port means 127.0.0.1). Raises
+ * `INVALID_ARGUMENT` for anything else.
+ */
+export function parseAddress(addr: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr) ?? /^()()(\d+)$/.exec(addr);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new BitraftError('INVALID_ARGUMENT', `invalid address ${JSON.stringify(addr)}: expected host:port`);
+  }
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}

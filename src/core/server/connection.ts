@@ -1,0 +1,126 @@
+import type net from 'node:net';
+import { ProtocolError, ReplyWriter, RequestParser, errorReply } from '../resp/index.js';
+import type { Command, Reply } from '../resp/types.js';
+import type { ServerContext } from './context.js';
+import { dispatch } from './dispatch.js';
+import { replyForError } from './reply-errors.js';
+import type { Session } from './session.js';
+
+/** Replies not yet written; reading pauses above this many. */
+const MAX_PENDING_REPLIES = 4096;
+
+interface Pending {
+  reply: Reply | undefined;
+}
+
+/**
+ * One client connection: parses each chunk into commands, dispatches them in order,
+ * and writes their replies in request order — every reply that is ready leaves in one
+ * socket write per batch. A reply that waits (a durable write) holds back the replies
+ * after it, never reorders them. A protocol error is answered with
+ * `-ERR Protocol error: …` and the connection is closed; other clients are unaffected.
+ */
+export class Connection {
+  readonly session: Session;
+  private readonly socket: net.Socket;
+  private readonly ctx: ServerContext;
+  private readonly parser = new RequestParser();
+  private readonly writer = new ReplyWriter();
+  private queue: Pending[] = [];
+  private head = 0;
+  private closed = false;
+  private paused = false;
+
+  constructor(socket: net.Socket, ctx: ServerContext, session: Session) {
+    this.socket = socket;
+    this.ctx = ctx;
+    this.session = session;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.maybeResume());
+  }
+
+  /** Ends the connection once every reply owed is written (used on shutdown); reads no more commands. */
+  end(): void {
+    this.session.closeAfterReplies = true;
+    this.socket.pause();
+    this.flush();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed || this.session.closeAfterReplies) return;
+    let commands: readonly Command[];
+    let protocolError: ProtocolError | undefined;
+    try {
+      commands = this.parser.push(chunk);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      // Commands completed before the bad bytes run first, as in Redis.
+      commands = err.parsed as readonly Command[];
+      protocolError = err;
+    }
+    for (const cmd of commands) {
+      this.enqueue(dispatch(this.ctx, this.session, cmd.args));
+      if (this.session.closeAfterReplies) break;
+    }
+    if (protocolError && !this.session.closeAfterReplies) {
+      this.enqueue(errorReply(`ERR Protocol error: ${protocolError.message}`));
+      this.session.closeAfterReplies = true;
+      this.socket.pause();
+    }
+    this.flush();
+  }
+
+  private enqueue(result: Reply | Promise<Reply>): void {
+    if (!(result instanceof Promise)) {
+      this.queue.push({ reply: result });
+      return;
+    }
+    const slot: Pending = { reply: undefined };
+    this.queue.push(slot);
+    result.then(
+      (reply) => {
+        slot.reply = reply;
+        this.flush();
+      },
+      (err: unknown) => {
+        slot.reply = replyForError(err);
+        this.flush();
+      },
+    );
+  }
+
+  private flush(): void {
+    while (this.head < this.queue.length) {
+      const reply = this.queue[this.head]!.reply;
+      if (reply === undefined) break;
+      this.writer.reply(reply);
+      this.head++;
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+    if (this.writer.length > 0 && !this.socket.destroyed) this.socket.write(this.writer.take());
+    const waiting = this.queue.length - this.head;
+    if (this.session.closeAfterReplies && waiting === 0) {
+      this.closed = true;
+      this.socket.end();
+      // A peer that never closes its side must not hold a shutdown up.
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+      return;
+    }
+    if (!this.paused && (waiting > MAX_PENDING_REPLIES || this.socket.writableNeedDrain)) {
+      this.paused = true;
+      this.socket.pause();
+    } else {
+      this.maybeResume();
+    }
+  }
+
+  private maybeResume(): void {
+    if (!this.paused || this.socket.writableNeedDrain || this.queue.length - this.head > MAX_PENDING_REPLIES / 2) return;
+    this.paused = false;
+    if (!this.session.closeAfterReplies) this.socket.resume();
+  }
+}

@@ -1,0 +1,25 @@
+import { BitraftError, type ErrorCode } from '../support/errors.js';
+import { errorReply } from '../resp/index.js';
+import type { ErrorReply } from '../resp/types.js';
+
+const PREFIX: Partial<Record<ErrorCode, string>> = {
+  BUSY: 'BUSY',
+  CLOSED: 'ERR server is shutting down:',
+};
+
+/**
+ * The one place that turns errors into RESP error lines. Domain errors keep their
+ * message under a prefix chosen by code; anything else is reported as an internal
+ * error without its stack. Line breaks become spaces.
+ */
+export function replyForError(err: unknown): ErrorReply {
+  const message = err instanceof Error ? err.message : String(err);
+  const prefix = err instanceof BitraftError ? (PREFIX[err.code] ?? 'ERR') : 'ERR internal error:';
+  return errorReply(`${prefix} ${message}`.replace(/[\r\n]+/g, ' '));
+}
+
+/** `NOAUTH Authentication required.` */
+export const NOAUTH: ErrorReply = errorReply('NOAUTH Authentication required.');
+
+/** Redis's reply to a wrong password. */
+export const WRONGPASS: ErrorReply = errorReply('WRONGPASS invalid username-password pair or user is disabled.');

@@ -1,0 +1,69 @@
+import net from 'node:net';
+import { errorReply, ReplyWriter } from '../resp/index.js';
+import { Connection } from './connection.js';
+import type { ServerContext } from './context.js';
+import { newSession } from './session.js';
+
+/**
+ * The RESP server: accepts TCP connections, gives each a `Connection`, refuses clients
+ * past `maxclients` with Redis's error, and closes cleanly.
+ */
+export class RespServer {
+  private readonly server: net.Server;
+  private readonly connections = new Set<Connection>();
+  private nextId = 1;
+
+  constructor(ctx: Omit<ServerContext, 'port' | 'sessions'>) {
+    const full: ServerContext = {
+      ...ctx,
+      port: () => this.port,
+      sessions: () => [...this.connections].map((c) => c.session),
+    };
+    this.server = net.createServer((socket) => this.accept(socket, full));
+    this.server.on('error', (err) => ctx.logger.error(`server error: ${err.message}`));
+  }
+
+  /** Starts listening; resolves with the bound port, rejects if the address is taken. */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', onError);
+        resolve(this.port);
+      });
+    });
+  }
+
+  /** The bound port (0 before listening). */
+  get port(): number {
+    const addr = this.server.address();
+    return addr && typeof addr === 'object' ? addr.port : 0;
+  }
+
+  /** Number of connected clients. */
+  get clientCount(): number {
+    return this.connections.size;
+  }
+
+  /** Stops accepting, ends every connection after its ready replies, and waits for the listener to close. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const c of this.connections) c.end();
+    await closed;
+  }
+
+  private accept(socket: net.Socket, ctx: ServerContext): void {
+    ctx.stats.connectionsReceived++;
+    socket.on('error', (err) => ctx.logger.debug(`client ${socket.remoteAddress}:${socket.remotePort}: ${err.message}`));
+    if (this.connections.size >= ctx.config.maxclients) {
+      ctx.stats.rejectedConnections++;
+      socket.end(new ReplyWriter().reply(errorReply('ERR max number of clients reached')).take());
+      return;
+    }
+    const addr = `${socket.remoteAddress}:${socket.remotePort}`;
+    const conn = new Connection(socket, ctx, newSession(this.nextId++, addr, Date.now(), ctx.config.requirepass !== undefined));
+    this.connections.add(conn);
+    socket.on('close', () => this.connections.delete(conn));
+  }
+}

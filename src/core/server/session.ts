@@ -1,0 +1,20 @@
+/** Per-connection state that commands read and change. */
+export interface Session {
+  readonly id: number;
+  readonly addr: string;
+  readonly createdAt: number;
+  name?: string;
+  libName?: string;
+  libVer?: string;
+  authenticated: boolean;
+  /** Set by QUIT (or a protocol error): close once the pending replies are written. */
+  closeAfterReplies: boolean;
+  /** Commands of this connection so far. */
+  commands: number;
+  lastCommand: string;
+}
+
+/** A fresh session; `authenticated` when no password is required. */
+export function newSession(id: number, addr: string, now: number, passwordRequired: boolean): Session {
+  return { id, addr, createdAt: now, authenticated: !passwordRequired, closeAfterReplies: false, commands: 0, lastCommand: 'NULL' };
+}

@@ -1,0 +1,171 @@
+import t from 'tap';
+import { Bitcask } from '../../../src/core/bitcask/index.js';
+import { KvMachine } from '../../../src/core/kv/index.js';
+import { seededRng } from '../../../src/core/support/rng.js';
+import { tmpDir } from '../../helpers/tmp-dir.js';
+import { argv, err, fixtureOf, OK_, openKv, plain } from './kv-fixture.js';
+
+t.test('lookup finds commands by name in any case', async (t) => {
+  const { machine } = await openKv(t);
+  t.equal(machine.lookup(argv('get', 'k'))?.name, 'get');
+  t.equal(machine.lookup(argv('GET'))?.name, 'get');
+  t.equal(machine.lookup(argv('mSeT'))?.name, 'mset');
+  t.equal(machine.lookup(argv('FlushDB'))?.name, 'flushdb');
+  t.equal(machine.lookup(argv('nosuch')), undefined);
+  t.equal(machine.lookup(argv('')), undefined);
+  t.equal(machine.lookup(argv('ping')), undefined, 'node-local commands are not key/value commands');
+  t.equal(machine.lookup(argv('get\x00')), undefined);
+});
+
+t.test('check: unknown name, arity, syntax and sizes; undefined when the command may run', async (t) => {
+  const kv = await openKv(t, { maxKeySize: 8, maxValueSize: 16 });
+  t.strictSame(kv.check('foo', 'a', 'b'), err("ERR unknown command 'foo', with args beginning with: 'a' 'b' "));
+  t.strictSame(kv.check('get'), err("ERR wrong number of arguments for 'get' command"));
+  t.strictSame(kv.check('GET', 'a', 'b'), err("ERR wrong number of arguments for 'get' command"), 'the canonical lower-case name');
+  t.strictSame(kv.check('set', 'k', 'v', 'x'), err('ERR syntax error'));
+  t.strictSame(kv.check('mset', 'a', '1', 'b'), err("ERR wrong number of arguments for 'mset' command"));
+  t.strictSame(kv.check('set', 'k'.repeat(9), 'v'), err('ERR key of 9 bytes exceeds the limit of 8 bytes'));
+  t.strictSame(kv.check('set', 'k', 'v'.repeat(17)), err('ERR value of 17 bytes exceeds the limit of 16 bytes'));
+  t.equal(kv.check('get', 'k'), undefined, 'a read without a check of its own');
+  t.equal(kv.check('get', 'k'.repeat(100)), undefined, 'reads are not size-checked');
+  t.equal(kv.check('set', 'k'.repeat(8), 'v'.repeat(16)), undefined, 'exactly at the limits');
+  t.equal(kv.check('pdel', '*'), undefined);
+  t.strictSame(kv.contents(), {}, 'check never writes');
+});
+
+t.test('the limits are the store\'s', async (t) => {
+  const kv = await openKv(t, { maxKeySize: 3, maxValueSize: 0 });
+  t.strictSame(kv.run('set', 'abc', ''), OK_, 'an empty value fits a zero limit');
+  t.strictSame(kv.run('set', 'abc', 'x'), err('ERR value of 1 bytes exceeds the limit of 0 bytes'));
+  t.strictSame(kv.run('set', 'abcd', ''), err('ERR key of 4 bytes exceeds the limit of 3 bytes'));
+  t.strictSame(kv.contents(), { abc: '' });
+});
+
+t.test('apply refuses what check refuses, and writes nothing then', async (t) => {
+  const kv = await openKv(t, { maxKeySize: 8, maxValueSize: 16 });
+  t.strictSame(kv.run('set', 'keep', 'me'), OK_);
+  t.strictSame(kv.run('mset', 'a', '1', 'b', 'v'.repeat(17)), err('ERR value of 17 bytes exceeds the limit of 16 bytes'));
+  t.strictSame(kv.run('mset', 'a', '1', 'k'.repeat(9), '2'), err('ERR key of 9 bytes exceeds the limit of 8 bytes'));
+  t.strictSame(kv.run('set', 'keep', 'x', 'y'), err('ERR syntax error'));
+  t.strictSame(kv.run('nosuch', 'keep'), err("ERR unknown command 'nosuch', with args beginning with: 'keep' "));
+  t.strictSame(kv.run('del'), err("ERR wrong number of arguments for 'del' command"));
+  t.strictSame(kv.run('flushdb', 'now'), err('ERR syntax error'));
+  t.strictSame(kv.contents(), { keep: 'me' }, 'no refused write changed anything');
+  t.equal(kv.store.hasUnsyncedWrites, true);
+});
+
+t.test('apply never throws', async (t) => {
+  t.test('on a closed store every command becomes an ERR reply', async (t) => {
+    const kv = await openKv(t);
+    kv.run('set', 'k', 'v');
+    await kv.store.close();
+    const closed = err('ERR the store is closed');
+    for (const args of [
+      ['get', 'k'],
+      ['mget', 'k', 'j'],
+      ['exists', 'k'],
+      ['keys', '*'],
+      ['keys', 'k'],
+      ['keys', 'k*', 'withvalues'],
+      ['set', 'k', 'w'],
+      ['mset', 'k', 'w'],
+      ['del', 'k'],
+      ['pdel', '*'],
+      ['flushdb'],
+    ]) {
+      t.strictSame(kv.run(...args), closed, args.join(' '));
+    }
+    t.strictSame(kv.run('dbsize'), 1, 'DBSIZE needs no file');
+    t.strictSame(kv.run('keys', '*', 'limit', '0'), [], 'LIMIT 0 needs no walk');
+    t.strictSame(kv.run('keys', '*', 'limit', 'x'), err('ERR value is not an integer or out of range'), 'parsing comes first');
+  });
+
+  t.test('errors that are not Errors, and messages with line breaks', async (t) => {
+    const kv = await openKv(t);
+    const store = kv.store as unknown as { get: (k: Buffer) => Buffer | undefined; keys: () => Iterable<Buffer> };
+    store.get = () => {
+      throw 'boom';
+    };
+    t.strictSame(kv.run('get', 'k'), err('ERR boom'));
+    store.get = () => {
+      throw new Error('line one\r\nline two\nthree');
+    };
+    t.strictSame(kv.run('mget', 'k'), err('ERR line one  line two three'));
+    store.keys = () => {
+      throw new RangeError('bad range');
+    };
+    t.strictSame(kv.run('pdel', '*'), err('ERR bad range'));
+  });
+});
+
+t.test('read runs a command on local state like apply', async (t) => {
+  const kv = await openKv(t);
+  kv.run('set', 'k', 'v');
+  t.strictSame(plain(kv.machine.read(argv('get', 'k'))), 'v');
+  t.strictSame(plain(kv.machine.read(argv('GET', 'nope'))), null);
+  t.strictSame(plain(kv.machine.read(argv('get'))), err("ERR wrong number of arguments for 'get' command"));
+  t.strictSame(plain(kv.machine.read(argv('bogus'))), err("ERR unknown command 'bogus', with args beginning with: "));
+});
+
+t.test('binary keys, the empty key and empty values survive a reopen', async (t) => {
+  const dir = tmpDir(t);
+  const first = fixtureOf(dir, await Bitcask.open(dir, { sync: 'none' }));
+  const pairs: [string, string][] = [
+    ['', 'empty key'],
+    ['\x00', 'nul'],
+    ['\xff', 'ff'],
+    ['\r\n', 'crlf'],
+    ['a\x00b', ''],
+    ['empty', ''],
+  ];
+  t.strictSame(first.run('mset', ...pairs.flat()), OK_);
+  t.strictSame(first.run('set', '\xff\xfe', '\x00\r\n\xff'), OK_);
+  t.strictSame(first.run('del', 'nothing', '\r\n'), 1);
+  await first.store.close();
+  const store = await Bitcask.open(dir, { sync: 'none' });
+  t.teardown(() => store.close());
+  const again = fixtureOf(dir, store);
+  t.strictSame(again.run('get', 'empty'), '', 'an empty value is a value, not a tombstone');
+  t.strictSame(again.run('get', 'a\x00b'), '');
+  t.strictSame(again.run('get', ''), 'empty key');
+  t.strictSame(again.run('get', '\r\n'), null, 'the delete stuck');
+  t.strictSame(again.run('mget', '\x00', '\xff', '\xff\xfe'), ['nul', 'ff', '\x00\r\n\xff']);
+  t.strictSame(again.run('keys', '*'), ['', '\x00', 'a\x00b', 'empty', '\xff', '\xff\xfe']);
+  t.strictSame(again.run('dbsize'), 6);
+});
+
+t.test('apply is deterministic: the same commands give the same replies and state', async (t) => {
+  const a = await openKv(t);
+  const b = await openKv(t);
+  const rng = seededRng(7);
+  const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)]!;
+  const keys = ['', 'a', 'b', 'ab', '\x00', '\xff', 'k1', 'k2'];
+  const patterns = ['*', 'a*', '?', 'k[12]', '\xff', '[^a]*', '\\*'];
+  for (let i = 0; i < 2000; i++) {
+    const op = rng.int(10);
+    const args: string[] =
+      op < 3 ? ['set', pick(keys), String(rng.int(100))]
+      : op < 5 ? ['del', pick(keys), pick(keys)]
+      : op < 6 ? ['mset', pick(keys), 'x', pick(keys), 'y']
+      : op < 7 ? ['pdel', pick(patterns)]
+      : op < 8 ? (rng.int(20) === 0 ? ['flushdb'] : ['exists', pick(keys), pick(keys)])
+      : op < 9 ? ['keys', pick(patterns), 'withvalues']
+      : ['mget', pick(keys), pick(keys)];
+    const ra = a.run(...args);
+    const rb = b.run(...args);
+    if (JSON.stringify(ra) !== JSON.stringify(rb)) {
+      t.fail(`step ${i}: ${args.join(' ')} gave ${JSON.stringify(ra)} and ${JSON.stringify(rb)}`);
+      return;
+    }
+  }
+  t.strictSame(a.contents(), b.contents());
+  t.pass('2000 random commands agreed');
+});
+
+t.test('KvMachine reads the limits once, from the store options', async (t) => {
+  const store = await Bitcask.open(tmpDir(t), { sync: 'none', maxKeySize: 2, maxValueSize: 2 });
+  t.teardown(() => store.close());
+  const m = new KvMachine(store);
+  t.equal(m.store, store);
+  t.strictSame(plain(m.check(argv('mset', 'ab', 'cd', 'abc', 'd'))!), err('ERR key of 3 bytes exceeds the limit of 2 bytes'));
+});

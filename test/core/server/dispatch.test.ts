@@ -1,0 +1,238 @@
+import t from 'tap';
+import { KV_COMMANDS } from '../../../src/core/kv/index.js';
+import type { Reply } from '../../../src/core/resp/types.js';
+import { ADMIN_COMMANDS } from '../../../src/core/server/admin-commands.js';
+import { dispatch } from '../../../src/core/server/dispatch.js';
+import type { Proposer } from '../../../src/core/server/proposer.js';
+import { BitraftError } from '../../../src/core/support/errors.js';
+import { deferred, err, makeServer, OK_, plain, type Deferred } from './server-fixture.js';
+
+const NOAUTH = err('NOAUTH Authentication required.');
+
+/** Valid arguments for every command, so that only authentication can refuse them. */
+const SAMPLE_ARGS: Record<string, string[]> = {
+  get: ['k'],
+  mget: ['k'],
+  exists: ['k'],
+  dbsize: [],
+  keys: ['*'],
+  set: ['k', 'v'],
+  mset: ['k', 'v'],
+  del: ['k'],
+  pdel: ['*'],
+  flushdb: [],
+  ping: [],
+  echo: ['x'],
+  quit: [],
+  auth: ['secret'],
+  hello: [],
+  select: ['0'],
+  client: ['id'],
+  config: ['get', '*'],
+  info: [],
+  command: ['count'],
+  shutdown: [],
+};
+
+t.test('every command has sample arguments', async (t) => {
+  t.strictSame(Object.keys(SAMPLE_ARGS).sort(), [...KV_COMMANDS.keys(), ...ADMIN_COMMANDS.keys()].sort());
+});
+
+t.test('with requirepass, NOAUTH for every command but AUTH, PING, QUIT and HELLO', async (t) => {
+  const f = await makeServer(t, { config: { requirepass: 'secret' } });
+  f.kv.run('set', 'k', 'v');
+  const noauth = new Set(['auth', 'ping', 'quit', 'hello']);
+  t.strictSame([...ADMIN_COMMANDS.values()].filter((c) => c.noauth).map((c) => c.name).sort(), [...noauth].sort());
+  for (const [name, args] of Object.entries(SAMPLE_ARGS)) {
+    if (noauth.has(name)) continue;
+    for (const spelled of [name, name.toUpperCase()]) {
+      const s = f.session();
+      t.strictSame(f.run(s, spelled, ...args), NOAUTH, `${spelled} ${args.join(' ')}`);
+      t.equal(s.authenticated, false);
+    }
+  }
+  t.equal(f.shutdowns.length, 0, 'SHUTDOWN did not run');
+  t.strictSame(f.kv.contents(), { k: 'v' }, 'no write ran');
+  const s = f.session();
+  t.strictSame(f.run(s, 'nosuchcommand', 'x'), NOAUTH, 'unknown commands too');
+  t.strictSame(f.run(s, 'get'), NOAUTH, 'before the arity check');
+  t.strictSame(f.run(s, 'PING'), { simple: 'PONG' });
+  t.strictSame(f.run(s, 'hello'), err('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time'));
+  t.strictSame(f.run(s, 'AUTH', 'secret'), OK_);
+  t.equal(s.authenticated, true);
+  t.strictSame(f.run(s, 'get', 'k'), 'v');
+  const q = f.session();
+  t.strictSame(f.run(q, 'quit'), OK_);
+  t.equal(q.closeAfterReplies, true);
+});
+
+t.test('without requirepass sessions start authenticated', async (t) => {
+  const f = await makeServer(t);
+  const s = f.session();
+  t.equal(s.authenticated, true);
+  t.strictSame(f.run(s, 'set', 'k', 'v'), OK_);
+  t.strictSame(f.run(s, 'GET', 'k'), 'v');
+});
+
+t.test('counters and the last command', async (t) => {
+  const f = await makeServer(t);
+  const s = f.session();
+  t.equal(s.lastCommand, 'NULL');
+  f.run(s, 'PING');
+  f.run(s, 'SeT', 'k', 'v');
+  f.run(s, 'nosuch');
+  t.equal(f.stats.commandsProcessed, 3);
+  t.equal(s.commands, 3);
+  t.equal(s.lastCommand, 'nosuch', 'lower-cased');
+  const other = f.session();
+  f.run(other, 'get', 'k');
+  t.equal(f.stats.commandsProcessed, 4, 'stats are per node');
+  t.equal(s.commands, 3, 'commands are per session');
+  t.equal(other.commands, 1);
+});
+
+t.test('routing', async (t) => {
+  const f = await makeServer(t);
+  const s = f.session();
+  t.strictSame(f.run(s, 'foo', 'a', 'b'), err("ERR unknown command 'foo', with args beginning with: 'a' 'b' "));
+  t.strictSame(f.run(s, 'ECHO'), err("ERR wrong number of arguments for 'echo' command"), 'admin arity');
+  t.strictSame(f.run(s, 'SELECT', '0', '1'), err("ERR wrong number of arguments for 'select' command"));
+  t.strictSame(f.run(s, 'GET'), err("ERR wrong number of arguments for 'get' command"), 'key/value arity');
+  t.strictSame(f.run(s, 'set', 'k', 'v', 'x'), err('ERR syntax error'));
+  t.strictSame(f.run(s, 'ping'), { simple: 'PONG' });
+  t.strictSame(f.run(s, 'mset', 'a', '1', 'b', '2'), OK_);
+  t.strictSame(f.run(s, 'keys', '*'), ['a', 'b']);
+});
+
+/** A proposer that records what it is asked and answers as told. */
+function recordingProposer() {
+  const proposed: string[][] = [];
+  const state: { propose?: (args: readonly Buffer[]) => Reply | Promise<Reply>; durable?: () => Promise<void> | undefined; durableCalls: number } = { durableCalls: 0 };
+  const proposer: Proposer = {
+    propose: (args) => {
+      proposed.push(args.map((a) => a.toString('latin1')));
+      return state.propose ? state.propose(args) : OK_AS_REPLY;
+    },
+    durable: () => {
+      state.durableCalls++;
+      return state.durable?.();
+    },
+  };
+  return { proposer, proposed, state };
+}
+const OK_AS_REPLY: Reply = { type: 'simple', value: 'OK' };
+
+t.test('writes go to the proposer only once checked', async (t) => {
+  const rec = recordingProposer();
+  const f = await makeServer(t, { proposer: () => rec.proposer, bitcask: { maxKeySize: 4 } });
+  const s = f.session();
+  t.strictSame(f.run(s, 'SET', 'k', 'v'), OK_);
+  t.strictSame(f.run(s, 'del', 'a', 'b'), OK_);
+  t.strictSame(f.run(s, 'set', 'k', 'v', 'x'), err('ERR syntax error'));
+  t.strictSame(f.run(s, 'mset', 'k', 'v', 'j'), err("ERR wrong number of arguments for 'mset' command"));
+  t.strictSame(f.run(s, 'set', 'toolong', 'v'), err('ERR key of 7 bytes exceeds the limit of 4 bytes'));
+  t.strictSame(f.run(s, 'flushdb', 'x'), err('ERR syntax error'));
+  t.strictSame(f.run(s, 'get', 'k'), null, 'reads do not go through the proposer');
+  t.strictSame(rec.proposed, [
+    ['SET', 'k', 'v'],
+    ['del', 'a', 'b'],
+  ], 'only the accepted writes, as sent');
+  t.strictSame(f.kv.contents(), {}, 'the store is the proposer\'s business');
+  rec.state.propose = () => Promise.resolve({ type: 'integer', value: 3 });
+  const r = f.dispatch(s, 'pdel', '*');
+  t.ok(r instanceof Promise, 'a promise from the proposer is returned as is');
+  t.strictSame(plain(await r), 3);
+});
+
+t.test('reads wait for durability only when the proposer says writes are unsynced', async (t) => {
+  const rec = recordingProposer();
+  const f = await makeServer(t, { proposer: () => rec.proposer });
+  const s = f.session();
+  f.kv.run('set', 'k', 'old');
+  t.strictSame(f.run(s, 'get', 'k'), 'old', 'durable() undefined: answered at once');
+  t.equal(rec.state.durableCalls, 1);
+  let pending: Deferred<void> = deferred<void>();
+  rec.state.durable = () => pending.promise;
+  const r = f.dispatch(s, 'get', 'k');
+  t.ok(r instanceof Promise);
+  f.kv.run('set', 'k', 'new');
+  let done = false;
+  void (r as Promise<Reply>).then(() => (done = true));
+  await new Promise((res) => setImmediate(res));
+  t.equal(done, false, 'still waiting');
+  pending.resolve();
+  t.strictSame(plain(await r), 'old', 'the value read when the command ran, not after');
+  pending = deferred<void>();
+  const failing = f.dispatch(s, 'mget', 'k', 'x');
+  pending.reject(new BitraftError('IO', 'fsync failed'));
+  t.strictSame(plain(await failing), err('ERR fsync failed'), 'a failed wait is an error reply');
+  pending = deferred<void>();
+  const failing2 = f.dispatch(s, 'exists', 'k');
+  pending.reject(new Error('oops'));
+  t.strictSame(plain(await failing2), err('ERR internal error: oops'));
+  t.strictSame(f.run(s, 'get'), err("ERR wrong number of arguments for 'get' command"), 'refused reads do not wait');
+  t.strictSame(f.run(s, 'ping'), { simple: 'PONG' }, 'admin commands do not wait');
+});
+
+t.test('with the LocalProposer at durability high', async (t) => {
+  const f = await makeServer(t, { config: { durability: 'high' } });
+  const s = f.session();
+  t.strictSame(f.run(s, 'get', 'k'), null, 'nothing unsynced: at once');
+  const w = f.dispatch(s, 'set', 'k', 'v');
+  const r = f.dispatch(s, 'get', 'k');
+  t.ok(w instanceof Promise, 'the write waits for its fsync');
+  t.ok(r instanceof Promise, 'so does a read that could see it');
+  t.strictSame(plain(await w), OK_);
+  t.strictSame(plain(await r), 'v');
+  t.strictSame(f.run(s, 'get', 'k'), 'v', 'once synced, reads answer at once');
+  t.strictSame(f.run(s, 'ping'), { simple: 'PONG' });
+});
+
+for (const durability of ['low', 'medium'] as const) {
+  t.test(`with the LocalProposer at durability ${durability} nothing waits`, async (t) => {
+    const f = await makeServer(t, { config: { durability } });
+    const s = f.session();
+    t.strictSame(f.run(s, 'set', 'k', 'v'), OK_);
+    t.strictSame(f.run(s, 'get', 'k'), 'v');
+    t.equal(f.kv.store.hasUnsyncedWrites, true);
+  });
+}
+
+t.test('dispatch never throws: a failure is logged and answered', async (t) => {
+  const rec = recordingProposer();
+  const f = await makeServer(t, { proposer: () => rec.proposer });
+  const s = f.session();
+  rec.state.propose = () => {
+    throw new Error('boom');
+  };
+  t.strictSame(f.run(s, 'set', 'k', 'v'), err('ERR internal error: boom'));
+  t.match(f.logs.at(-1), /^\S+ error command set failed: Error: boom\n {4}at /, 'logged with its stack');
+  rec.state.propose = () => {
+    const e = new Error('no stack here');
+    e.stack = undefined;
+    throw e;
+  };
+  t.strictSame(f.run(s, 'DEL', 'k'), err('ERR internal error: no stack here'));
+  t.match(f.logs.at(-1), / error command del failed: no stack here\n$/);
+  rec.state.propose = () => {
+    throw 'a string';
+  };
+  t.strictSame(f.run(s, 'mset', 'a', 'b'), err('ERR internal error: a string'));
+  t.match(f.logs.at(-1), / error command mset failed: a string\n$/);
+  rec.state.propose = () => {
+    throw new BitraftError('BUSY', 'try later');
+  };
+  t.strictSame(f.run(s, 'pdel', '*'), err('BUSY try later'));
+  rec.state.durable = () => {
+    throw new BitraftError('CLOSED', 'the store is closed');
+  };
+  t.strictSame(f.run(s, 'get', 'k'), err('ERR server is shutting down: the store is closed'));
+  const broken = {
+    ...f.ctx,
+    shutdown: () => {
+      throw new Error('cannot stop');
+    },
+  };
+  t.strictSame(plain(dispatch(broken, s, [Buffer.from('shutdown')]) as Reply), err('ERR internal error: cannot stop'), 'admin command failures too');
+  t.equal(f.logs.filter((l) => / error command /.test(l)).length, 6);
+});
