@@ -30,26 +30,28 @@ export class KvMachine {
    * unknown name, wrong arity, syntax and size limits. Returns the error reply, or
    * undefined when the command may be proposed.
    */
-  check(args: readonly Buffer[]): Reply | undefined {
-    const cmd = this.lookup(args);
+  check(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Reply | undefined {
     if (!cmd) return unknownCommand(args);
     if (!arityOk(cmd.arity, args.length)) return wrongArity(cmd.name);
     return cmd.check?.(args, this.limits);
   }
 
-  /** Applies a committed write (or runs any command) and returns its reply. Never throws. */
-  apply(args: readonly Buffer[]): Reply {
-    const refused = this.check(args);
+  /**
+   * Applies a committed write (or runs any command) and returns its reply. Never throws.
+   * `cmd` may be passed when the caller already looked it up.
+   */
+  apply(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Reply {
+    const refused = this.check(args, cmd);
     if (refused) return refused;
     try {
-      return this.lookup(args)!.exec(this.store, args);
+      return cmd!.exec(this.store, args);
     } catch (err) {
       return errorReply(`ERR ${err instanceof BitraftError || err instanceof Error ? err.message : String(err)}`.replace(/[\r\n]/g, ' '));
     }
   }
 
   /** Runs a read command against local state; same contract as `apply`. */
-  read(args: readonly Buffer[]): Reply {
-    return this.apply(args);
+  read(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Reply {
+    return this.apply(args, cmd);
   }
 }

@@ -1,4 +1,4 @@
-import { unknownCommand, wrongArity, arityOk } from '../kv/index.js';
+import { arityOk, KV_COMMANDS, unknownCommand, wrongArity } from '../kv/index.js';
 import type { Reply } from '../resp/types.js';
 import { ADMIN_COMMANDS } from './admin-commands.js';
 import type { ServerContext } from './context.js';
@@ -21,12 +21,12 @@ export function dispatch(ctx: ServerContext, session: Session, args: readonly Bu
     const admin = ADMIN_COMMANDS.get(name);
     if (!session.authenticated && !admin?.noauth) return NOAUTH;
     if (admin) return arityOk(admin.arity, args.length) ? admin.exec(ctx, session, args) : wrongArity(name);
-    const kv = ctx.machine.lookup(args);
+    const kv = KV_COMMANDS.get(name);
     if (!kv) return unknownCommand(args);
-    const refused = ctx.machine.check(args);
+    const refused = ctx.machine.check(args, kv);
     if (refused) return refused;
     if (kv.write) return ctx.proposer.propose(args);
-    const reply = ctx.machine.read(args);
+    const reply = ctx.machine.read(args, kv);
     const durable = ctx.proposer.durable();
     return durable ? durable.then(() => reply, replyForError) : reply;
   } catch (err) {
