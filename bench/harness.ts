@@ -5,7 +5,7 @@
  */
 
 /** Units a metric can be reported in. `MB` is 10^6 bytes. */
-export type Unit = 'ops/s' | 's' | 'µs' | 'B/key' | 'MB/s';
+export type Unit = 'ops/s' | 's' | 'ms' | 'µs' | 'B/key' | 'MB/s';
 
 /** A comparison used by targets. */
 export type TargetOp = '<' | '<=' | '>=' | '>';
@@ -33,6 +33,12 @@ export interface Metric {
   id: string;
   /** Label printed in the table. */
   name: string;
+  /**
+   * Optional sub-heading: consecutive metrics of a suite with the same group are printed
+   * under one sub-heading row, and their shared reference is described once, labelled
+   * with the group's text up to its first colon (e.g. `durable` for `durable: a vs b`).
+   */
+  group?: string;
   unit: Unit;
   value: number;
   /** Whether a larger value is better (rates) or a smaller one (times, bytes). */

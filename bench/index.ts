@@ -4,10 +4,15 @@
  *
  *   node --expose-gc dist/bench/index.js [--quick] [--json] [--suite NAME] [--keys N]
  *
- * --quick (or BENCH_QUICK=1)  100,000 keys instead of 1,000,000, for a fast check
+ * --quick (or BENCH_QUICK=1)  100,000 keys instead of 1,000,000, and 20,000 instead of
+ *                             200,000 redis-benchmark requests, for a fast check
  * --json                      also print the results as JSON on stdout, after the table
  * --suite NAME                run only this suite (repeatable)
  * --keys N                    override the number of keys
+ *
+ * The server suite needs redis-server, redis-benchmark and redis-cli
+ * (`npm run setup:test-tools`); it starts real servers as child processes, one at a time,
+ * and kills them by pid if the run stops early.
  *
  * Scratch data lives in a temporary directory under os.tmpdir(), removed at the end,
  * also on error or Ctrl-C. Exits 1 when a suite fails, 0 otherwise (a missed target is
@@ -20,10 +25,11 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bitcaskSuite } from './bitcask.js';
 import { gcAvailable, judge, type BenchConfig, type JudgedMetric, type Suite } from './harness.js';
+import { serverSuite } from './server.js';
 import { formatCount, renderFootnotes, renderTable, type TableSection } from './table.js';
 
-/** Every suite, in run order. Later steps add the server and Raft suites here. */
-export const SUITES: Suite[] = [bitcaskSuite];
+/** Every suite, in run order. Later steps add the Raft suite here. */
+export const SUITES: Suite[] = [bitcaskSuite, serverSuite];
 
 /** Keys of a full run. */
 export const FULL_KEYS = 1_000_000;
@@ -150,7 +156,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   report.loadavg.end = os.loadavg()[0]!;
 
   const extra: string[] = [];
-  if (args.keys !== FULL_KEYS) extra.push(`note: ${args.keys.toLocaleString('en-US')} keys; the targets are set for ${FULL_KEYS.toLocaleString('en-US')} keys.`);
+  if (args.keys !== FULL_KEYS && selected.some((s) => s.name === 'storage')) extra.push(`note: ${args.keys.toLocaleString('en-US')} keys; the targets are set for ${FULL_KEYS.toLocaleString('en-US')} keys.`);
   const { start, end } = report.loadavg;
   extra.push(`${report.node}, ${report.platform}, ${report.cpus} CPUs, load average ${start.toFixed(1)} at start, ${end.toFixed(1)} at end.`);
   if (Math.max(start, end) > report.cpus) {

@@ -11,6 +11,8 @@ export function formatValue(value: number, unit: Unit): string {
       return `${formatCount(value)} ops/s`;
     case 's':
       return value < 0.1 ? `${(value * 1000).toFixed(1)} ms` : `${value.toFixed(3)} s`;
+    case 'ms':
+      return `${value.toFixed(value < 10 ? 2 : 1)} ms`;
     case 'µs':
       return `${value.toFixed(value < 10 ? 2 : 1)} µs`;
     case 'B/key':
@@ -47,6 +49,7 @@ export function formatTarget(target: Target | undefined, unit: Unit): string {
       return `${op} ${trimZeros(formatCount(target.value))} ops/s`;
     case 'MB/s':
     case 's':
+    case 'ms':
     case 'µs':
     case 'B/key':
       return `${op} ${target.value} ${unit}`;
@@ -78,7 +81,10 @@ export function renderTable(sections: TableSection[]): string {
   });
   for (const section of sections) {
     table.push([{ colSpan: 6, content: chalk.bold(section.title) }]);
+    let group: string | undefined;
     for (const m of section.metrics) {
+      if (m.group !== undefined && m.group !== group) table.push([{ colSpan: 6, content: chalk.italic(m.group) }]);
+      group = m.group;
       table.push([
         m.name,
         formatValue(m.value, m.unit),
@@ -93,16 +99,46 @@ export function renderTable(sections: TableSection[]): string {
   return table.toString();
 }
 
+/** A group's short label: its text up to the first colon. */
+function groupLabel(group: string): string {
+  const colon = group.indexOf(':');
+  return colon > 0 ? group.slice(0, colon) : group;
+}
+
+/**
+ * One line per metric with a reference, `  name: what`; metrics of one group that share
+ * the same reference text get a single line labelled with the group.
+ */
+function referenceLines(metrics: JudgedMetric[]): string[] {
+  const lines: string[] = [];
+  const seen = new Set<string>();
+  for (const m of metrics) {
+    if (!m.reference) continue;
+    if (m.group === undefined) {
+      lines.push(`  ${m.name}: ${m.reference.what}`);
+      continue;
+    }
+    const key = `${m.group}\u0000${m.reference.what}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const shared = metrics.filter((o) => o.group === m.group && o.reference?.what === m.reference!.what).length;
+    lines.push(`  ${shared > 1 ? `${groupLabel(m.group)} rows` : `${groupLabel(m.group)} / ${m.name.trim()}`}: ${m.reference.what}`);
+  }
+  return lines;
+}
+
 /** Footnotes printed under the table: how ratios are oriented and what each reference measured. */
 export function renderFootnotes(sections: TableSection[], extra: string[] = []): string {
   const lines = [
     'ratio: higher is always better — bitraft ÷ reference for rates (ops/s, MB/s),',
-    '       reference ÷ bitraft for times (s, µs) and sizes (B/key); 1.00× = parity with the reference.',
+    '       reference ÷ bitraft for times (s, ms, µs) and sizes (B/key); 1.00× = parity with the reference.',
     'verdict: meets/misses the target from the issue; — = no target. MB = 10^6 bytes.',
   ];
-  const refs = sections.flatMap((s) => s.metrics.filter((m) => m.reference).map((m) => `  ${m.name}: ${m.reference!.what}`));
+  const refs = sections.flatMap((s) => referenceLines(s.metrics));
   if (refs.length > 0) lines.push('references (measured in the same run):', ...refs);
-  const notes = sections.flatMap((s) => s.metrics.filter((m) => m.note).map((m) => `  ${m.name}: ${m.note!}`));
+  const notes = sections.flatMap((s) =>
+    s.metrics.filter((m) => m.note).map((m) => `  ${m.group === undefined ? m.name : `${groupLabel(m.group)} / ${m.name.trim()}`}: ${m.note!}`),
+  );
   if (notes.length > 0) lines.push('notes:', ...notes);
   lines.push(...extra);
   return lines.join('\n');

@@ -49,7 +49,8 @@ With --dry-run, reads the directory without the lock and without changing anythi
     } catch (err) {
       progress.fail(`merge of ${flags.dir} failed`);
       const { message, exit } = describeError(err);
-      this.error(message, { exit });
+      this.logToStderr(`Error: ${message}`);
+      this.exit(exit);
     }
     progress.succeed(`${report.dryRun ? 'checked' : 'merged'} ${flags.dir}`);
     const { before, after } = report;

@@ -49,7 +49,8 @@ Durability: "high" acknowledges a write only once it is fsynced (writes arriving
       node = await startNode(config, logger, this.config.version);
     } catch (err) {
       const { message, exit } = describeError(err);
-      this.error(message, { exit });
+      this.logToStderr(`Error: ${message}`);
+      this.exit(exit);
     }
     const running = node;
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void running.stop(`received ${signal}`));

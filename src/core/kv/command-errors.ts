@@ -18,18 +18,18 @@ export function wrongArity(name: string): ErrorReply {
 /**
  * `ERR unknown command '<name>', with args beginning with: '<a>' '<b>' ` — Redis's text,
  * with at most about 128 characters of arguments quoted and line breaks turned into spaces.
- * Quoted bytes are read as UTF-8 (Redis echoes raw bytes; invalid UTF-8 shows as U+FFFD).
+ * Quoted bytes are echoed exactly, as Redis does (error texts are binary strings).
  */
 export function unknownCommand(args: readonly Buffer[]): ErrorReply {
   let quoted = '';
   for (let i = 1; i < args.length && quoted.length < 128; i++) {
-    quoted += `'${args[i]!.toString('utf8').slice(0, 128 - quoted.length)}' `;
+    quoted += `'${args[i]!.toString('latin1').slice(0, 128 - quoted.length)}' `;
   }
-  const name = args[0]!.toString('utf8').slice(0, 128);
+  const name = args[0]!.toString('latin1').slice(0, 128);
   return errorReply(`ERR unknown command '${name}', with args beginning with: ${quoted}`.replace(/[\r\n]/g, ' '));
 }
 
 /** `ERR unknown subcommand '<sub>'. Try <NAME> HELP.` */
 export function unknownSubcommand(name: string, sub: Buffer): ErrorReply {
-  return errorReply(`ERR unknown subcommand '${sub.toString('utf8').slice(0, 128)}'. Try ${name.toUpperCase()} HELP.`.replace(/[\r\n]/g, ' '));
+  return errorReply(`ERR unknown subcommand '${sub.toString('latin1').slice(0, 128)}'. Try ${name.toUpperCase()} HELP.`.replace(/[\r\n]/g, ' '));
 }

@@ -1,6 +1,5 @@
 import type { Bitcask } from '../bitcask/index.js';
-import { BitraftError } from '../support/errors.js';
-import { errorReply } from '../resp/replies.js';
+import { binaryString, errorReply } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
 import { unknownCommand, wrongArity } from './command-errors.js';
 import { arityOk, KV_COMMANDS, type KvCommand, type KvLimits } from './commands.js';
@@ -46,7 +45,7 @@ export class KvMachine {
     try {
       return cmd!.exec(this.store, args);
     } catch (err) {
-      return errorReply(`ERR ${err instanceof BitraftError || err instanceof Error ? err.message : String(err)}`.replace(/[\r\n]/g, ' '));
+      return errorReply(binaryString(`ERR ${err instanceof Error ? err.message : String(err)}`).replace(/[\r\n]/g, ' '));
     }
   }
 

@@ -5,4 +5,4 @@ export { RequestParser, parseOne, encodeCommand, DEFAULT_REQUEST_LIMITS, MAX_HEA
 export { splitArgs } from './split-args.js';
 export { ReplyWriter } from './writer.js';
 export { ReplyParser, type ReplyParserOptions } from './reply-parser.js';
-export { OK, NULL_BULK, NULL_ARRAY, simpleReply, errorReply, intReply, bulkReply, arrayReply } from './replies.js';
+export { OK, NULL_BULK, NULL_ARRAY, binaryString, simpleReply, errorReply, intReply, bulkReply, arrayReply } from './replies.js';

@@ -14,7 +14,15 @@ export function simpleReply(value: string): SimpleReply {
   return { type: 'simple', value };
 }
 
-/** An error reply; `text` is the full line without '-', e.g. `ERR syntax error`. */
+/**
+ * The UTF-8 bytes of `text` as a binary string (one char per byte), the form simple and
+ * error replies carry. ASCII text is unchanged.
+ */
+export function binaryString(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+/** An error reply; `text` is the full line without '-' as a binary string, e.g. `ERR syntax error`. */
 export function errorReply(text: string): ErrorReply {
   return { type: 'error', text };
 }

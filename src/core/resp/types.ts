@@ -9,14 +9,15 @@ export interface Command {
   args: Buffer[];
 }
 
-/** `+<value>\r\n`. `value` must not contain CR or LF (the writer turns them into spaces). */
+/** `+<value>\r\n`. `value` is a binary string (one char per byte) without CR or LF (the writer turns them into spaces). */
 export interface SimpleReply {
   readonly type: 'simple';
   readonly value: string;
 }
 
 /**
- * `-<text>\r\n`. `text` is the whole error line without the leading '-', starting with
+ * `-<text>\r\n`. `text` is a binary string (one char per byte, see `binaryString`): the
+ * whole error line without the leading '-', starting with
  * its error prefix: `ERR unknown command 'foo'`, `WRONGTYPE …`, `TRY host:port`.
  */
 export interface ErrorReply {

@@ -9,8 +9,10 @@ const INT64_LIMIT = 2 ** 63;
  * Append-style RESP2 reply encoder into one growable Buffer, so a whole pipelined batch
  * of replies goes out with a single `socket.write(writer.take())`.
  *
- * Methods append and return `this`. Strings are written as UTF-8 and bulk lengths are
- * byte lengths (`Buffer.byteLength`). Simple strings and error texts cannot carry CR or
+ * Methods append and return `this`. Bulk strings are written as UTF-8 and bulk lengths
+ * are byte lengths (`Buffer.byteLength`). Simple strings and error texts are binary
+ * strings — one char per byte, as latin1 — so an error can quote a client's bytes
+ * exactly (see `binaryString` for text). Simple strings and error texts cannot carry CR or
  * LF on the wire, so each one becomes a space. Passing a non-integer (or one beyond
  * the signed 64-bit range) to `int`, or a
  * negative or fractional count to `arrayHeader`, is a programming mistake: TypeError.
@@ -119,11 +121,12 @@ export class ReplyWriter {
     return out;
   }
 
+  /** Writes `<prefix><body>\r\n`; `body` is a binary string (one char per byte, as latin1). */
   private line(prefix: string, body: string): this {
-    const size = 1 + Buffer.byteLength(body, 'utf8') + 2;
+    const size = 1 + body.length + 2;
     this.reserve(size);
     this.buf[this.len++] = prefix.charCodeAt(0);
-    this.len += this.buf.write(body, this.len, 'utf8');
+    this.len += this.buf.write(body, this.len, 'latin1');
     this.buf[this.len++] = 0x0d;
     this.buf[this.len++] = 0x0a;
     return this;

@@ -4,6 +4,7 @@ import { globMatch, KV_COMMANDS, parseInteger, unknownSubcommand } from '../kv/i
 import { arrayReply, bulkReply, errorReply, intReply, NULL_BULK, OK, simpleReply } from '../resp/index.js';
 import type { Reply } from '../resp/types.js';
 import type { ServerContext } from './context.js';
+import { NO_REPLY } from './no-reply.js';
 import { WRONGPASS } from './reply-errors.js';
 import type { Session } from './session.js';
 
@@ -77,7 +78,7 @@ function hello(ctx: ServerContext, session: Session, args: readonly Buffer[]): R
   }
   if (!session.authenticated) {
     return errorReply(
-      'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time',
+      'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time',
     );
   }
   return arrayReply([
@@ -272,7 +273,7 @@ const table: AdminCommand[] = [
       if (opts.includes('abort')) return errorReply('ERR No shutdown in progress.');
       s.closeAfterReplies = true;
       ctx.shutdown(`SHUTDOWN from client ${s.addr}`);
-      return OK;
+      return NO_REPLY;
     },
   },
 ];

@@ -3,6 +3,7 @@ import { ProtocolError, ReplyWriter, RequestParser, errorReply } from '../resp/i
 import type { Command, Reply } from '../resp/types.js';
 import type { ServerContext } from './context.js';
 import { dispatch } from './dispatch.js';
+import { NO_REPLY } from './no-reply.js';
 import { replyForError } from './reply-errors.js';
 import type { Session } from './session.js';
 
@@ -60,6 +61,13 @@ export class Connection {
       protocolError = err;
     }
     for (const cmd of commands) {
+      if (looksLikeHttp(cmd.args[0]!)) {
+        // As Redis: a browser tricked into talking to us gets nothing, not even earlier replies.
+        this.ctx.logger.warn(`possible security attack: client ${this.session.addr} sent an HTTP request; connection closed`);
+        this.closed = true;
+        this.socket.destroy();
+        return;
+      }
       this.enqueue(dispatch(this.ctx, this.session, cmd.args));
       if (this.session.closeAfterReplies) break;
     }
@@ -94,7 +102,7 @@ export class Connection {
     while (this.head < this.queue.length) {
       const reply = this.queue[this.head]!.reply;
       if (reply === undefined) break;
-      this.writer.reply(reply);
+      if (reply !== NO_REPLY) this.writer.reply(reply);
       this.head++;
     }
     if (this.head === this.queue.length) {
@@ -123,4 +131,10 @@ export class Connection {
     this.paused = false;
     if (!this.session.closeAfterReplies) this.socket.resume();
   }
+}
+
+/** `POST …` or `Host: …` as a command name: an HTTP request, never a Redis client. */
+function looksLikeHttp(name: Buffer): boolean {
+  const n = name.toString('latin1').toLowerCase();
+  return n === 'post' || n === 'host:';
 }

@@ -1,5 +1,5 @@
 import { BitraftError, type ErrorCode } from '../support/errors.js';
-import { errorReply } from '../resp/index.js';
+import { binaryString, errorReply } from '../resp/index.js';
 import type { ErrorReply } from '../resp/types.js';
 
 const PREFIX: Partial<Record<ErrorCode, string>> = {
@@ -15,7 +15,7 @@ const PREFIX: Partial<Record<ErrorCode, string>> = {
 export function replyForError(err: unknown): ErrorReply {
   const message = err instanceof Error ? err.message : String(err);
   const prefix = err instanceof BitraftError ? (PREFIX[err.code] ?? 'ERR') : 'ERR internal error:';
-  return errorReply(`${prefix} ${message}`.replace(/[\r\n]+/g, ' '));
+  return errorReply(binaryString(`${prefix} ${message}`).replace(/[\r\n]+/g, ' '));
 }
 
 /** `NOAUTH Authentication required.` */
