@@ -120,3 +120,15 @@ t.test('merge of a corrupt directory names the file and offset', async (t) => {
   t.equal(r.status, 1);
   t.match(r.stderr, new RegExp(`${first}.*offset \\d+`));
 });
+
+t.test('merge reports a torn tail it cut on its way, as a warning', async (t) => {
+  const dir = tmpDir(t);
+  const expected = await fill(dir);
+  const newest = fs.readdirSync(dir).filter((n) => n.endsWith('.data')).sort().at(-1)!;
+  fs.rmSync(path.join(dir, newest.replace('.data', '.hint')), { force: true });
+  fs.appendFileSync(path.join(dir, newest), Buffer.from([1, 2, 3, 4, 5]));
+  const r = runCli(['merge', '--dir', dir]);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stderr, /Warning: cut torn tail/);
+  t.same(await contents(dir), expected);
+});

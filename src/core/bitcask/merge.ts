@@ -134,8 +134,8 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
           file.fd,
           file.size,
           ({ offset, record, buf }) => {
-            while (next < liveOffsets.length && liveOffsets[next]! < offset) next++;
-            if (next >= liveOffsets.length || liveOffsets[next] !== offset || record.tombstone) return;
+            // Live offsets are record starts, met in order: the next one is this record or later.
+            if (liveOffsets[next] !== offset) return;
             const kslot = liveSlots[next++]!;
             // Still live now? Writes made while the merge yielded may have moved the key on.
             if (host.keydir.fileOf(kslot) !== ordinal || host.keydir.offsetOf(kslot) !== offset) return;

@@ -7,7 +7,7 @@ import { BitraftError } from '../support/errors.js';
  */
 export function describeError(err: unknown): { message: string; exit: number } {
   if (err instanceof BitraftError) return { message: err.message, exit: 1 };
-  if (isErrno(err) && ['ENOENT', 'EACCES', 'ENOTDIR', 'ENOSPC', 'EROFS', 'EPERM', 'EADDRINUSE', 'EADDRNOTAVAIL'].includes(err.code ?? '')) {
+  if (isErrno(err) && ['ENOENT', 'EACCES', 'ENOTDIR', 'ENOSPC', 'EROFS', 'EPERM', 'EADDRINUSE', 'EADDRNOTAVAIL'].includes(err.code!)) {
     return { message: err.message, exit: 1 };
   }
   throw err;

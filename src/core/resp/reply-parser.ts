@@ -106,10 +106,10 @@ export class ReplyParser {
     const body = line.subarray(1);
     switch (type) {
       case 0x2b: // '+'
-        this.complete({ type: 'simple', value: body.toString('utf8') }, out);
+        this.complete({ type: 'simple', value: body.toString('latin1') }, out);
         break;
       case 0x2d: // '-'
-        this.complete({ type: 'error', text: body.toString('utf8') }, out);
+        this.complete({ type: 'error', text: body.toString('latin1') }, out);
         break;
       case 0x3a: {
         // ':'

@@ -644,3 +644,19 @@ t.test('DataFile: when the cut-back fails too, the write error is the one report
   df.close();
   t.ok(fs.readFileSync(file).equals(encodeAll([r])), 'the retried flush rewrote the half-written bytes');
 });
+
+t.test('DataFile.appendEncoded copies records as they are, large ones past the buffer', async (t) => {
+  const file = path.join(tmpDir(t), 'e.data');
+  const df = DataFile.openAppendable({ major: 1, minor: 0 }, file, 0);
+  const small = encodeRecord(Buffer.from('k'), Buffer.from('v'), false, 7);
+  const large = encodeRecord(Buffer.from('big'), Buffer.alloc(2 << 20, 0x61), false, 8);
+  t.equal(df.appendEncoded(small), 0);
+  t.equal(df.appendEncoded(large), small.length);
+  t.equal(df.appendEncoded(small), small.length + large.length);
+  t.ok(df.read(small.length, large.length).equals(large));
+  df.close();
+  t.ok(fs.readFileSync(file).equals(Buffer.concat([small, large, small])));
+  const ro = DataFile.openReadOnly({ major: 1, minor: 0 }, file);
+  t.throws(() => ro.appendEncoded(small), TypeError);
+  ro.close();
+});

@@ -431,3 +431,15 @@ t.test('a freed slot points at no file, so a merge holding its number skips it',
   kd.clear();
   t.equal(kd.fileOf(b), NO_FILE, 'clear frees every slot');
 });
+
+t.test('once walked, inserts reach the ordered index in batches, also past 65,536', async (t) => {
+  const kd = new KeyDir();
+  kd.insert('start', 1, 0, 1);
+  t.same([...kd.keys()], ['start']);
+  const n = 70_000;
+  for (let i = 0; i < n; i++) kd.insert(`k${String(i).padStart(6, '0')}`, 1, i, 1);
+  const walked = [...kd.keys()];
+  t.equal(walked.length, n + 1);
+  t.equal(walked[0], 'k000000');
+  t.equal(walked.at(-1), 'start');
+});

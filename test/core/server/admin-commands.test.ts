@@ -425,3 +425,11 @@ t.test('admin commands read binary arguments one char per byte', async (t) => {
   const s = f.session();
   t.strictSame(f.run(s, 'client', b('\xffbad')), err("ERR unknown subcommand '\xffbad'. Try CLIENT HELP."));
 });
+
+t.test('HELLO SETNAME with an empty name clears the name', async (t) => {
+  const f = await makeServer(t);
+  const s = f.session();
+  f.run(s, 'client', 'setname', 'first');
+  f.run(s, 'hello', '2', 'setname', '');
+  t.equal(s.name, undefined);
+});

@@ -34,6 +34,11 @@ class FakeSocket extends EventEmitter {
     this.calls.push('resume');
     return this;
   }
+  destroy(): this {
+    this.calls.push('destroy');
+    this.destroyed = true;
+    return this;
+  }
   setNoDelay(noDelay = true): this {
     this.noDelay = noDelay;
     return this;
@@ -361,4 +366,15 @@ t.test('error replies echo the client\'s bytes unchanged', async (t) => {
   t.equal(sock.writes[0]!.toString('hex'), Buffer.from("-ERR unknown command 'café', with args beginning with: \r\n", 'utf8').toString('hex'), 'UTF-8 name');
   sock.send(encodeCommand([Buffer.from([0x46, 0xff, 0x4f])]));
   t.equal(sock.writes[1]!.toString('latin1'), "-ERR unknown command 'F\xffO', with args beginning with: \r\n", 'binary name');
+});
+
+t.test('an HTTP request is dropped without any reply, earlier commands of the batch included', async (t) => {
+  for (const request of ['GET / HTTP/1.1\r\nHost: example.com\r\n\r\n', 'PING\r\nPOST / HTTP/1.1\r\n\r\n']) {
+    const { sock } = await open(t);
+    sock.send(request);
+    t.equal(sock.output(), '', JSON.stringify(request));
+    t.equal(sock.count('destroy'), 1);
+    sock.send('PING\r\n');
+    t.equal(sock.output(), '', 'nothing more is read');
+  }
 });
