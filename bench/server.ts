@@ -249,7 +249,9 @@ async function runServerSuite(config: BenchConfig): Promise<Metric[]> {
                 line.push(`${test} P${pipeline} ${formatCount(result.get(test)!.rps)}/s`);
               }
             }
-            const keys = Number(await redisCli(server.port, ['DBSIZE']));
+            const keysText = await redisCli(server.port, ['DBSIZE']);
+            const keys = Number(keysText);
+            if (!Number.isInteger(keys) || keys <= 0) throw new Error(`${kind} answered DBSIZE with ${JSON.stringify(keysText)} after the SET runs`);
             const dk = `${mode.id}/${kind}`;
             dbsize.set(dk, [...(dbsize.get(dk) ?? []), keys]);
             log(`${mode.id} round ${r + 1}/${roundCount} ${kind.padEnd(7)} ${line.join(', ')}`);

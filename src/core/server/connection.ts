@@ -31,6 +31,7 @@ export class Connection {
   private head = 0;
   private closed = false;
   private paused = false;
+  private flushScheduled = false;
 
   constructor(socket: net.Socket, ctx: ServerContext, session: Session) {
     this.socket = socket;
@@ -44,7 +45,9 @@ export class Connection {
   /** Ends the connection once every reply owed is written (used on shutdown); reads no more commands. */
   end(): void {
     this.session.closeAfterReplies = true;
-    this.socket.pause();
+    // Keep reading (and dropping) input, so the peer's FIN is seen and the socket closes.
+    this.paused = false;
+    this.socket.resume();
     this.flush();
   }
 
@@ -89,13 +92,26 @@ export class Connection {
     result.then(
       (reply) => {
         slot.reply = reply;
-        this.flush();
+        this.scheduleFlush();
       },
       (err: unknown) => {
         slot.reply = replyForError(err);
-        this.flush();
+        this.scheduleFlush();
       },
     );
+  }
+
+  /**
+   * Replies released together (a group fsync resolves many at once) leave in one write:
+   * the flush runs once, after the promise callbacks already queued.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
   }
 
   private flush(): void {
@@ -115,7 +131,8 @@ export class Connection {
       this.closed = true;
       this.socket.end();
       // A peer that never closes its side must not hold a shutdown up.
-      setTimeout(() => this.socket.destroy(), 2000).unref();
+      const timer = setTimeout(() => this.socket.destroy(), 2000);
+      this.socket.once('close', () => clearTimeout(timer));
       return;
     }
     if (!this.paused && (waiting > MAX_PENDING_REPLIES || this.socket.writableNeedDrain)) {

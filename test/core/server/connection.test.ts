@@ -327,9 +327,9 @@ t.test('end() writes what is ready and ends', async (t) => {
   const { sock, conn } = await open(t);
   sock.send('PING\r\n');
   conn.end();
-  t.strictSame(sock.calls, ['write', 'pause', 'end']);
+  t.strictSame(sock.calls, ['write', 'resume', 'end']);
   sock.send('PING\r\n');
-  t.strictSame(sock.calls, ['write', 'pause', 'end'], 'data after end() is ignored');
+  t.strictSame(sock.calls, ['write', 'resume', 'end'], 'data after end() is ignored');
 });
 
 t.test('end() with a reply still waiting: nothing is written after the end', async (t) => {
