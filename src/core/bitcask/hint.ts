@@ -137,17 +137,25 @@ export function validateHint(data: Buffer, dataSize: number): string | undefined
 
 /** Calls `onEntry` for every entry of a hint that `validateHint` accepted. */
 export function forEachHint(data: Buffer, onEntry: (e: HintEntry) => void): void {
+  forEachHintRaw(data, (tombstone, tstamp, keyStart, keyEnd, offset, size) =>
+    onEntry({ tombstone, tstamp, offset, size, key: data.subarray(keyStart, keyEnd) }),
+  );
+}
+
+/**
+ * The allocation-free form of `forEachHint` for loading a store: the key is given as
+ * `data[keyStart..keyEnd)`.
+ */
+export function forEachHintRaw(
+  data: Buffer,
+  onEntry: (tombstone: boolean, tstamp: number, keyStart: number, keyEnd: number, offset: number, size: number) => void,
+): void {
   const t = data.length - TRAILER;
   let p = MAGIC.length;
   while (p < t) {
-    const keyLength = data.readUInt32LE(p + 5);
-    onEntry({
-      tombstone: data[p] === 1,
-      tstamp: data.readUInt32LE(p + 1),
-      offset: data.readUInt32LE(p + 9),
-      size: data.readUInt32LE(p + 13),
-      key: data.subarray(p + ENTRY_HEADER, p + ENTRY_HEADER + keyLength),
-    });
-    p += ENTRY_HEADER + keyLength;
+    const keyStart = p + ENTRY_HEADER;
+    const keyEnd = keyStart + data.readUInt32LE(p + 5);
+    onEntry(data[p] === 1, data.readUInt32LE(p + 1), keyStart, keyEnd, data.readUInt32LE(p + 9), data.readUInt32LE(p + 13));
+    p = keyEnd;
   }
 }

@@ -4,7 +4,7 @@ import { BitraftError, CorruptionError, LimitError } from '../support/errors.js'
 import { DataFile, readFully, scanRecords, writeFully, type ScanProblem } from './datafile.js';
 import { compareFileIds, dataFileName, fileBaseName, hintFileName, parseDataFileName, TEMP_SUFFIX, type FileId } from './file-id.js';
 import { fsyncDir, readIfExists } from './fs-util.js';
-import { forEachHint, HintWriter, validateHint } from './hint.js';
+import { forEachHintRaw, HintWriter, validateHint } from './hint.js';
 import { KeyDir, keyFromString, keyToString, type KeyString } from './keydir.js';
 import { acquireLock, type DirLock } from './lock.js';
 import { runMerge, type MergeOptions, type MergeResult } from './merge.js';
@@ -465,14 +465,14 @@ export class Bitcask {
     const hint = this.readValidHint(ordinal);
     let problem: ScanProblem | undefined;
     if (hint) {
-      forEachHint(hint, (e) => {
-        this.applyRecord(ordinal, e.key, e.offset, e.size, e.tombstone);
-        this.addToActiveHint(e.tombstone, e.tstamp, e.key, e.offset, e.size);
+      forEachHintRaw(hint, (tombstone, tstamp, keyStart, keyEnd, offset, size) => {
+        this.applyRecord(ordinal, hint.toString('latin1', keyStart, keyEnd), offset, size, tombstone);
+        this.addToActiveHint(tombstone, tstamp, hint.subarray(keyStart, keyEnd), offset, size);
       });
     } else {
       problem = scanRecords(probe.fd, probe.size, ({ offset, record, buf }) => {
         const key = buf.subarray(record.keyStart, record.valueStart);
-        this.applyRecord(ordinal, key, offset, record.size, record.tombstone);
+        this.applyRecord(ordinal, key.toString('latin1'), offset, record.size, record.tombstone);
         this.addToActiveHint(record.tombstone, record.tstamp, key, offset, record.size);
       }).problem;
     }
@@ -517,7 +517,9 @@ export class Bitcask {
   private loadFromHint(ordinal: number): boolean {
     const data = this.readValidHint(ordinal);
     if (!data) return false;
-    forEachHint(data, (e) => this.applyRecord(ordinal, e.key, e.offset, e.size, e.tombstone));
+    forEachHintRaw(data, (tombstone, _tstamp, keyStart, keyEnd, offset, size) =>
+      this.applyRecord(ordinal, data.toString('latin1', keyStart, keyEnd), offset, size, tombstone),
+    );
     return true;
   }
 
@@ -536,12 +538,11 @@ export class Bitcask {
   private scanInto(ordinal: number): { problem?: ScanProblem } {
     const file = this.files[ordinal]!.file;
     return scanRecords(file.fd, file.size, ({ offset, record, buf }) => {
-      this.applyRecord(ordinal, buf.subarray(record.keyStart, record.valueStart), offset, record.size, record.tombstone);
+      this.applyRecord(ordinal, buf.toString('latin1', record.keyStart, record.valueStart), offset, record.size, record.tombstone);
     });
   }
 
-  private applyRecord(ordinal: number, key: Buffer, offset: number, size: number, tombstone: boolean): void {
-    const k = key.toString('latin1');
+  private applyRecord(ordinal: number, k: KeyString, offset: number, size: number, tombstone: boolean): void {
     const slot = this.keydir.slot(k);
     if (slot >= 0) this.forget(slot);
     if (tombstone) {
