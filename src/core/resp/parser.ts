@@ -1,13 +1,11 @@
-import { ChunkQueue } from './chunk-queue.js';
 import { parseInteger } from './integer.js';
 import { ProtocolError } from './protocol-error.js';
+import { StreamParser } from './stream-parser.js';
 import { splitArgs } from './split-args.js';
 import type { Command } from './types.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
-/** Placeholder batch between pushes; never written to. */
-const NONE: never[] = [];
 const STAR = 0x2a;
 const DOLLAR = 0x24;
 
@@ -56,18 +54,15 @@ type State = (typeof State)[keyof typeof State];
  * a bulk argument is joined once when all its bytes are present, and args lying inside
  * one received chunk are zero-copy subarrays of it.
  */
-export class RequestParser {
+export class RequestParser extends StreamParser<Command> {
   private readonly limits: Required<RequestParserOptions>;
-  private readonly queue = new ChunkQueue();
   private state: State = State.Start;
   private args: Buffer[] = [];
   private remaining = 0;
   private bulkLength = 0;
-  private failure: ProtocolError<Command> | undefined;
-  /** The items completed so far by the current push, handed to a ProtocolError. */
-  private batch: Command[] = NONE;
 
   constructor(options: RequestParserOptions = {}) {
+    super();
     const d = DEFAULT_REQUEST_LIMITS;
     this.limits = {
       maxBulkLength: options.maxBulkLength ?? d.maxBulkLength,
@@ -76,43 +71,12 @@ export class RequestParser {
     };
   }
 
-  /** Bytes received but not yet part of a returned command. */
-  get pendingBytes(): number {
-    return this.queue.length;
-  }
 
-  /** The error that made this parser unusable, if any. */
-  get error(): ProtocolError<Command> | undefined {
-    return this.failure;
-  }
 
-  /**
-   * Feeds the next chunk of the connection's byte stream and returns the commands it
-   * completes, in order (possibly none). The chunk is kept by reference: do not reuse
-   * its memory while its commands are in use. Throws ProtocolError as described above.
-   */
-  push(chunk: Buffer): Command[] {
-    if (this.failure) throw new ProtocolError<Command>(this.failure.message);
-    this.queue.push(chunk);
-    const out: Command[] = [];
-    this.batch = out;
-    try {
-      while (this.step(out));
-    } catch (err) {
-      if (err instanceof ProtocolError) this.failure = err;
-      throw err;
-    } finally {
-      this.batch = NONE;
-    }
-    return out;
-  }
 
-  private fail(message: string): never {
-    throw new ProtocolError<Command>(message, this.batch);
-  }
 
   /** Advances by one state; returns false when more input is needed. */
-  private step(out: Command[]): boolean {
+  protected step(out: Command[]): boolean {
     const q = this.queue;
     switch (this.state) {
       case State.Start:

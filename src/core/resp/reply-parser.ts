@@ -1,12 +1,9 @@
-import { ChunkQueue } from './chunk-queue.js';
 import { parseInteger } from './integer.js';
-import { ProtocolError } from './protocol-error.js';
+import { StreamParser } from './stream-parser.js';
 import type { Reply } from './types.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
-/** Placeholder batch between pushes; never written to. */
-const NONE: never[] = [];
 /** The RESP2 type bytes: + - : $ *. */
 const TYPE_BYTES = new Set([0x2b, 0x2d, 0x3a, 0x24, 0x2a]);
 
@@ -36,50 +33,24 @@ interface OpenArray {
  * `unexpected reply type 'X'`, `invalid integer reply`, `invalid bulk length`,
  * `invalid multibulk length`, `too big reply line`, `invalid line ending`.
  */
-export class ReplyParser {
+export class ReplyParser extends StreamParser<Reply> {
   private readonly maxBulkLength: number;
   private readonly maxLineLength: number;
-  private readonly queue = new ChunkQueue();
   private readonly stack: OpenArray[] = [];
   /** Length of the bulk whose data is awaited, or -1 while a type line is awaited. */
   private bulkLength = -1;
-  private failure: ProtocolError<Reply> | undefined;
-  /** The items completed so far by the current push, handed to a ProtocolError. */
-  private batch: Reply[] = NONE;
 
   constructor(options: ReplyParserOptions = {}) {
+    super();
     this.maxBulkLength = options.maxBulkLength ?? 512 * 1024 * 1024;
     this.maxLineLength = options.maxLineLength ?? 64 * 1024;
   }
 
-  /** Bytes received but not yet part of a returned reply (a partial array's items count). */
-  get pendingBytes(): number {
-    return this.queue.length;
-  }
 
-  /** Feeds the next chunk (kept by reference) and returns the replies it completes. */
-  push(chunk: Buffer): Reply[] {
-    if (this.failure) throw new ProtocolError<Reply>(this.failure.message);
-    this.queue.push(chunk);
-    const out: Reply[] = [];
-    this.batch = out;
-    try {
-      while (this.step(out));
-    } catch (err) {
-      if (err instanceof ProtocolError) this.failure = err;
-      throw err;
-    } finally {
-      this.batch = NONE;
-    }
-    return out;
-  }
 
-  private fail(message: string): never {
-    throw new ProtocolError<Reply>(message, this.batch);
-  }
 
   /** Decodes one line or one bulk body; returns false when more input is needed. */
-  private step(out: Reply[]): boolean {
+  protected step(out: Reply[]): boolean {
     const q = this.queue;
     if (this.bulkLength >= 0) {
       const n = this.bulkLength;
