@@ -25,6 +25,7 @@ Durability: "high" acknowledges a write only once it is fsynced (writes arriving
     'max-key-size': Flags.integer({ summary: 'Largest key accepted, in bytes.', default: DEFAULT_CONFIG.maxKeySize, min: 1 }),
     'max-value-size': Flags.integer({ summary: 'Largest value accepted, in bytes.', default: DEFAULT_CONFIG.maxValueSize, min: 0 }),
     'max-file-size': Flags.integer({ summary: 'Data files are rotated at this size, in bytes.', default: DEFAULT_CONFIG.maxFileSize, min: 64 }),
+    'cache-size': Flags.integer({ summary: 'Bytes of recently written or read values kept in memory (0 disables).', default: DEFAULT_CONFIG.cacheSize, min: 0 }),
   };
 
   async run(): Promise<void> {
@@ -45,6 +46,7 @@ Durability: "high" acknowledges a write only once it is fsynced (writes arriving
         maxKeySize: flags['max-key-size'],
         maxValueSize: flags['max-value-size'],
         maxFileSize: flags['max-file-size'],
+        cacheSize: flags['cache-size'],
       };
       node = await startNode(config, logger, this.config.version);
     } catch (err) {

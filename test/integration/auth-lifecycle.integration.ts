@@ -220,3 +220,19 @@ t.test('--maxclients 2: the third client gets the error redis-server gives', asy
     await sleep(200);
   }
 });
+
+t.test('--cache-size: INFO memory reports the value cache; 0 disables it', async (t) => {
+  const [cached, uncached] = await Promise.all([startServer(t), startServer(t, { args: ['--cache-size', '0'] })]);
+  for (const [server, expected] of [
+    [cached, 1],
+    [uncached, 0],
+  ] as const) {
+    const run = await redisCliAsync(server.port, [], 'SET k v\nGET k\nGET k\nINFO memory\n');
+    t.equal(run.status, 0);
+    t.match(run.stdout, /^OK\nv\nv\n/);
+    t.match(run.stdout, new RegExp(`bitraft_cached_values:${expected}\\r?\\n`), `cached values: ${expected}`);
+  }
+  const bad = await runServeToExit(t, path.join(cached.dir, 'other'), ['--cache-size', '-1']);
+  t.equal(bad.code, 2, 'a negative cache size is refused');
+  t.match(bad.stderr, /cache-size/);
+});

@@ -26,6 +26,8 @@ export interface BitcaskOptions {
   logger?: Logger;
   /** Open without the lock, never write, create, truncate or remove anything. */
   readOnly?: boolean;
+  /** Bytes of recently written or read values kept in memory to spare disk reads (default 64 MiB; 0 disables). */
+  cacheSize?: number;
 }
 
 /** Options with every default filled in. */
@@ -47,10 +49,12 @@ export function resolveOptions(opts: BitcaskOptions = {}): ResolvedOptions {
     clock: opts.clock ?? systemClock,
     logger: opts.logger ?? silentLogger,
     readOnly: opts.readOnly ?? false,
+    cacheSize: opts.cacheSize ?? 64 * MiB,
   };
   checkRange('maxFileSize', resolved.maxFileSize, 64, MAX_FILE_SIZE_LIMIT);
   checkRange('maxKeySize', resolved.maxKeySize, 1, MAX_KEY_SIZE_LIMIT);
   checkRange('maxValueSize', resolved.maxValueSize, 0, MAX_VALUE_SIZE_LIMIT);
+  checkRange('cacheSize', resolved.cacheSize, 0, Number.MAX_SAFE_INTEGER);
   checkRange('syncIntervalMs', resolved.syncIntervalMs, 1, 3_600_000);
   if (!['always', 'interval', 'none'].includes(resolved.sync)) {
     throw new BitraftError('INVALID_ARGUMENT', `sync must be always, interval or none, not ${String(resolved.sync)}`);

@@ -10,6 +10,7 @@ import { acquireLock, type DirLock } from './lock.js';
 import { runMerge, type MergeOptions, type MergeResult } from './merge.js';
 import { resolveOptions, type BitcaskOptions, type ResolvedOptions } from './options.js';
 import { decodeRecord, recordSize } from './record.js';
+import { ValueCache } from './value-cache.js';
 
 /** A data file of the store with the bytes and keys of it that are still live. */
 export interface FileSlot {
@@ -37,6 +38,10 @@ export interface StoreStats {
   deadBytes: number;
   /** Dead bytes in immutable files: what `merge` would reclaim now. */
   reclaimableBytes: number;
+  /** Values held by the value cache. */
+  cachedValues: number;
+  /** Bytes charged to the value cache (values plus per-entry overhead). */
+  cacheBytes: number;
 }
 
 interface SyncWaiter {
@@ -60,6 +65,7 @@ export class Bitcask {
   readonly files: (FileSlot | undefined)[] = [];
   /** @internal */
   readonly keydir = new KeyDir();
+  private readonly cache: ValueCache;
   private active: FileSlot | undefined;
   private activeOrdinal = -1;
   private activeHint: HintWriter | undefined;
@@ -79,6 +85,7 @@ export class Bitcask {
     this.dir = dir;
     this.options = options;
     this.lock = lock;
+    this.cache = new ValueCache(options.cacheSize);
     if (options.sync === 'interval' && !options.readOnly) {
       this.timer = setInterval(() => {
         this.sync().catch((err: unknown) => options.logger.warn(`interval sync failed: ${String(err)}`));
@@ -124,10 +131,13 @@ export class Bitcask {
     return this.closed;
   }
 
-  /** The value of `key`, or undefined. Throws `CorruptionError` if its record fails its checksum. */
+  /**
+   * The value of `key`, or undefined. Throws `CorruptionError` if its record fails its
+   * checksum. The buffer may be shared with the value cache: do not modify it.
+   */
   get(key: Uint8Array): Buffer | undefined {
     this.checkOpen();
-    return this.readSlot(this.keydir.slot(keyToString(key)));
+    return this.readSlot(this.keydir.slot(keyToString(key)), true);
   }
 
   /** Whether `key` is live. */
@@ -150,6 +160,8 @@ export class Bitcask {
     const slot = this.keydir.slot(k);
     if (slot >= 0) {
       this.forget(slot);
+      // Not refilled here: copying every written value costs writes more than it saves reads.
+      this.cache.drop(slot);
       this.keydir.update(slot, this.activeOrdinal, offset, size);
     } else {
       this.keydir.insert(k, this.activeOrdinal, offset, size);
@@ -166,6 +178,7 @@ export class Bitcask {
     if (slot < 0) return false;
     this.append(key, EMPTY, true, recordSize(key.length, 0));
     this.forget(slot);
+    this.cache.drop(slot);
     this.keydir.delete(k);
     return true;
   }
@@ -180,7 +193,8 @@ export class Bitcask {
   *entries(range: ScanRange = {}): Generator<[Buffer, Buffer]> {
     this.checkOpen();
     for (const k of this.keydir.keys(this.toKeyRange(range))) {
-      const value = this.readSlot(this.keydir.slot(k));
+      // A full walk would only flush the hot values out of the cache.
+      const value = this.readSlot(this.keydir.slot(k), false);
       if (value !== undefined) yield [keyFromString(k), value];
     }
   }
@@ -255,7 +269,16 @@ export class Bitcask {
       liveBytes += slot.liveBytes;
       if (slot !== this.active) reclaimableBytes += slot.file.size - slot.liveBytes;
     }
-    return { dataFiles, dataBytes, liveKeys: this.keydir.size, liveBytes, deadBytes: dataBytes - liveBytes, reclaimableBytes };
+    return {
+      dataFiles,
+      dataBytes,
+      liveKeys: this.keydir.size,
+      liveBytes,
+      deadBytes: dataBytes - liveBytes,
+      reclaimableBytes,
+      cachedValues: this.cache.size,
+      cacheBytes: this.cache.bytes,
+    };
   }
 
   /**
@@ -319,14 +342,18 @@ export class Bitcask {
     if (failure) throw failure;
   }
 
-  private readSlot(slot: number): Buffer | undefined {
+  private readSlot(slot: number, fill: boolean): Buffer | undefined {
     if (slot < 0) return undefined;
+    const cached = this.cache.get(slot);
+    if (cached !== undefined) return cached;
     const f = this.files[this.keydir.fileOf(slot)]!.file;
     const offset = this.keydir.offsetOf(slot);
     const raw = f.read(offset, this.keydir.sizeOf(slot));
     const rec = decodeRecord(raw, 0);
     if (rec.kind !== 'ok') throw new CorruptionError(f.path, offset, rec.kind === 'corrupt' ? rec.reason : 'record cut short');
-    return raw.subarray(rec.valueStart, rec.end);
+    const value = raw.subarray(rec.valueStart, rec.end);
+    if (fill) this.cache.set(slot, value);
+    return value;
   }
 
   private append(key: Uint8Array, value: Uint8Array, tombstone: boolean, size: number): number {

@@ -190,6 +190,8 @@ function info(ctx: ServerContext, _session: Session, args: readonly Buffer[]): R
     memory: [
       ['used_memory', process.memoryUsage().heapUsed],
       ['used_memory_rss', process.memoryUsage().rss],
+      ['bitraft_cached_values', ctx.machine.store.stats().cachedValues],
+      ['bitraft_cache_bytes', ctx.machine.store.stats().cacheBytes],
     ],
     persistence: [
       ['loading', 0],

@@ -23,6 +23,8 @@ export interface ServerConfig {
   maxValueSize: number;
   /** Data files are rotated at this size. */
   maxFileSize: number;
+  /** Bytes of values kept in memory to spare disk reads; 0 disables the cache. */
+  cacheSize: number;
 }
 
 /** Defaults of every optional setting. */
@@ -35,6 +37,7 @@ export const DEFAULT_CONFIG: Omit<ServerConfig, 'dir'> = {
   maxKeySize: 1 << 20,
   maxValueSize: 512 << 20,
   maxFileSize: 256 << 20,
+  cacheSize: 64 << 20,
 };
 
 /**

@@ -26,6 +26,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     maxKeySize: config.maxKeySize,
     maxValueSize: config.maxValueSize,
     maxFileSize: config.maxFileSize,
+    cacheSize: config.cacheSize,
     logger,
   });
   logger.info(`opened ${config.dir}: ${store.size} keys`);

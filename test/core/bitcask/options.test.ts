@@ -19,6 +19,7 @@ t.test('defaults', async (t) => {
     clock: systemClock,
     logger: silentLogger,
     readOnly: false,
+    cacheSize: 64 * MiB,
   };
   for (const input of [undefined, {}, { maxFileSize: undefined, sync: undefined, clock: undefined }]) {
     const r = resolveOptions(input as BitcaskOptions | undefined);
@@ -40,6 +41,7 @@ t.test('given values are kept', async (t) => {
       clock,
       logger,
       readOnly: true,
+      cacheSize: 0,
     };
     const r = resolveOptions(opts);
     t.strictSame(r, opts);
@@ -50,7 +52,7 @@ t.test('given values are kept', async (t) => {
 });
 
 interface RangeCase {
-  name: 'maxFileSize' | 'maxKeySize' | 'maxValueSize' | 'syncIntervalMs';
+  name: 'maxFileSize' | 'maxKeySize' | 'maxValueSize' | 'syncIntervalMs' | 'cacheSize';
   min: number;
   max: number;
 }
@@ -60,6 +62,7 @@ const RANGES: RangeCase[] = [
   { name: 'maxKeySize', min: 1, max: 64 * MiB },
   { name: 'maxValueSize', min: 0, max: 2 * GiB - 64 * 1024 },
   { name: 'syncIntervalMs', min: 1, max: 3_600_000 },
+  { name: 'cacheSize', min: 0, max: Number.MAX_SAFE_INTEGER },
 ];
 
 t.test('numeric bounds are inclusive', async (t) => {

@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 import { Bitcask, LOCK_FILE, type BitcaskOptions } from '../../../src/core/bitcask/index.js';
 import { HintWriter } from '../../../src/core/bitcask/hint.js';
 import { recordSize } from '../../../src/core/bitcask/record.js';
+import { ENTRY_OVERHEAD } from '../../../src/core/bitcask/value-cache.js';
 import { manualClock } from '../../../src/core/support/clock.js';
 import { BitraftError, LimitError, type ErrorCode } from '../../../src/core/support/errors.js';
 import { memoryLogger } from '../../../src/core/support/logger.js';
@@ -130,8 +131,8 @@ t.test('has, get, keys, entries and fold in byte order with ranges', async (t) =
   t.same(seen, keys.filter((k) => k !== 'ab'));
 });
 
-t.test('keys and values are copied: any Uint8Array view in, buffers of their own out', async (t) => {
-  const store = await open(t, tmpDir(t), { sync: 'none' });
+t.test('keys and values are copied: any Uint8Array view in; without the cache, buffers of their own out', async (t) => {
+  const store = await open(t, tmpDir(t), { sync: 'none', cacheSize: 0 });
   const backing = new Uint8Array([9, 9, 1, 2, 3, 9, 4, 5, 9]);
   const key = backing.subarray(2, 5); // a view at an offset
   const value = backing.subarray(6, 8);
@@ -164,6 +165,8 @@ t.test('stats count files, live bytes, dead bytes and what a merge would reclaim
     liveBytes: r(1, 5),
     deadBytes: data - r(1, 5),
     reclaimableBytes: 0,
+    cachedValues: 0,
+    cacheBytes: 0,
   });
   store.rotate();
   t.same(store.stats(), {
@@ -173,13 +176,25 @@ t.test('stats count files, live bytes, dead bytes and what a merge would reclaim
     liveBytes: r(1, 5),
     deadBytes: data - r(1, 5),
     reclaimableBytes: data - r(1, 5),
+    cachedValues: 0,
+    cacheBytes: 0,
   });
   store.rotate();
   t.equal(store.stats().dataFiles, 2, 'rotating an empty active file is a no-op');
   const result = await store.merge();
   t.same(result, { inputFiles: 1, inputBytes: data, outputFiles: 1, outputBytes: r(1, 5), liveKeys: 1, reclaimedBytes: data - r(1, 5) });
-  t.same(store.stats(), { dataFiles: 2, dataBytes: r(1, 5), liveKeys: 1, liveBytes: r(1, 5), deadBytes: 0, reclaimableBytes: 0 });
+  t.same(store.stats(), {
+    dataFiles: 2,
+    dataBytes: r(1, 5),
+    liveKeys: 1,
+    liveBytes: r(1, 5),
+    deadBytes: 0,
+    reclaimableBytes: 0,
+    cachedValues: 0,
+    cacheBytes: 0,
+  });
   t.same(store.get(b('a')), Buffer.alloc(5));
+  t.has(store.stats(), { cachedValues: 1, cacheBytes: 5 + ENTRY_OVERHEAD }, 'a read value is cached');
 });
 
 t.test('keys and values at their size limits are accepted; larger ones change nothing', async (t) => {
@@ -728,4 +743,48 @@ t.test('a hint write that fails while appending drops the hint only', async (t) 
   await store.close();
   const reopened = await contentsOf(dir);
   t.equal(reopened.size, 8, 'contents complete after reopening by scan');
+});
+
+t.test('the value cache never serves a stale or foreign value', async (t) => {
+  const store = await open(t, tmpDir(t), { sync: 'none' });
+  const input = b('xhello');
+  store.put(b('k'), input.subarray(1));
+  input.fill(0);
+  t.equal(store.stats().cachedValues, 0, 'writes are not cached');
+  t.same(store.get(b('k')), b('hello'), 'the value read is a copy, not a view of the caller’s buffer');
+  t.equal(store.stats().cachedValues, 1, 'a read is cached');
+  store.put(b('k'), b('world'));
+  t.same(store.get(b('k')), b('world'), 'a write replaces the cached value');
+  t.equal(store.delete(b('k')), true);
+  store.put(b('other'), b('value'));
+  t.equal(store.get(b('k')), undefined, 'a deleted key is gone from the cache');
+  t.same(store.get(b('other')), b('value'), 'a reused slot serves its new key’s value');
+  store.put(b('other'), b('newer'));
+  t.same(store.get(b('other')), b('newer'));
+});
+
+t.test('reads fill the value cache; full walks do not', async (t) => {
+  const dir = tmpDir(t);
+  const first = await open(t, dir, { sync: 'none' });
+  for (let i = 0; i < 10; i++) first.put(b(`k${i}`), b(`v${i}`));
+  await first.close();
+  const store = await open(t, dir, { sync: 'none' });
+  t.equal(store.stats().cachedValues, 0, 'nothing is cached on open');
+  t.equal([...store.entries()].length, 10);
+  t.equal(store.stats().cachedValues, 0, 'a walk leaves the cache alone');
+  t.same(store.get(b('k3')), b('v3'));
+  t.same(store.get(b('k3')), b('v3'), 'a second read is a hit');
+  t.equal(store.stats().cachedValues, 1);
+  const none = await open(t, tmpDir(t), { sync: 'none', cacheSize: 0 });
+  none.put(b('a'), b('1'));
+  t.same(none.get(b('a')), b('1'));
+  t.equal(none.stats().cachedValues, 0, 'cacheSize 0 disables the cache');
+});
+
+t.test('merge keeps cached values valid', async (t) => {
+  const store = await open(t, tmpDir(t), { sync: 'none', maxFileSize: 200 });
+  for (let round = 0; round < 5; round++) for (let i = 0; i < 20; i++) store.put(b(`k${i}`), b(`v${round}-${i}`));
+  store.rotate();
+  await store.merge();
+  for (let i = 0; i < 20; i++) t.same(store.get(b(`k${i}`)), b(`v4-${i}`));
 });

@@ -12,6 +12,7 @@ t.test('defaults', async (t) => {
     maxKeySize: 1024 * 1024,
     maxValueSize: 512 * 1024 * 1024,
     maxFileSize: 256 * 1024 * 1024,
+    cacheSize: 64 * 1024 * 1024,
   });
   t.notOk('requirepass' in DEFAULT_CONFIG, 'no password by default');
 });
