@@ -157,15 +157,16 @@ export class Bitcask {
     const k = keyToString(key);
     const size = recordSize(key.length, value.length);
     const offset = this.append(key, value, false, size);
-    const slot = this.keydir.slot(k);
+    let slot = this.keydir.slot(k);
     if (slot >= 0) {
       this.forget(slot);
-      // Not refilled here: copying every written value costs writes more than it saves reads.
-      this.cache.drop(slot);
       this.keydir.update(slot, this.activeOrdinal, offset, size);
     } else {
-      this.keydir.insert(k, this.activeOrdinal, offset, size);
+      slot = this.keydir.insert(k, this.activeOrdinal, offset, size);
     }
+    // Recently written values are the likeliest to be read next. A copy: `value` may be a
+    // view of a much larger buffer (a whole network read).
+    this.cache.set(slot, Buffer.from(value));
     this.active!.liveBytes += size;
     this.active!.liveKeys++;
   }

@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'IO'
   | 'NOT_IMPLEMENTED'
-  | 'PROTOCOL';
+  | 'PROTOCOL'
+  | 'COMPACTED'
+  | 'UNAVAILABLE';
 
 /** Base class of every domain error: a stable `code`, a readable message and an optional `cause`. */
 export class BitraftError extends Error {

@@ -1,0 +1,4 @@
+export * from './types.js';
+export { RaftNode, type RaftConfig, type RaftStatus } from './node.js';
+export { MemoryStorage, LogRangeError, EMPTY_CONF, EMPTY_HARD_STATE, type LogStorage } from './storage.js';
+export { applyConfChange, confChangeProblem, decodeConfChange, encodeConfChange } from './conf-change.js';
