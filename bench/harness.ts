@@ -5,7 +5,8 @@
  */
 
 /** Units a metric can be reported in. `MB` is 10^6 bytes. */
-export type Unit = 'ops/s' | 's' | 'ms' | 'µs' | 'B/key' | 'MB/s';
+/** `×` is a speed-up factor. */
+export type Unit = 'ops/s' | 's' | 'ms' | 'µs' | 'B/key' | 'MB/s' | '×';
 
 /** A comparison used by targets. */
 export type TargetOp = '<' | '<=' | '>=' | '>';

@@ -25,11 +25,12 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bitcaskSuite } from './bitcask.js';
 import { gcAvailable, judge, type BenchConfig, type JudgedMetric, type Suite } from './harness.js';
+import { raftSuite } from './raft.js';
 import { serverSuite } from './server.js';
 import { formatCount, renderFootnotes, renderTable, type TableSection } from './table.js';
 
-/** Every suite, in run order. Later steps add the Raft suite here. */
-export const SUITES: Suite[] = [bitcaskSuite, serverSuite];
+/** Every suite, in run order. Later steps add the cluster suites here. */
+export const SUITES: Suite[] = [bitcaskSuite, raftSuite, serverSuite];
 
 /** Keys of a full run. */
 export const FULL_KEYS = 1_000_000;

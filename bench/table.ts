@@ -19,6 +19,8 @@ export function formatValue(value: number, unit: Unit): string {
       return `${value.toFixed(1)} B/key`;
     case 'MB/s':
       return `${value.toFixed(value < 10 ? 2 : 0)} MB/s`;
+    case '×':
+      return `${formatCount(value)}×`;
   }
 }
 
@@ -53,6 +55,8 @@ export function formatTarget(target: Target | undefined, unit: Unit): string {
     case 'µs':
     case 'B/key':
       return `${op} ${target.value} ${unit}`;
+    case '×':
+      return `${op} ${target.value}×`;
   }
 }
 

@@ -1,4 +1,11 @@
 const EMPTY = Buffer.alloc(0);
+const CR = 0x0d;
+const LF = 0x0a;
+const MINUS = 0x2d;
+const ZERO = 0x30;
+const NINE = 0x39;
+/** Digits the fast path accepts: every such number is exact in a double. */
+const FAST_DIGITS = 15;
 
 /**
  * The unconsumed input of a streaming decoder, kept as the list of received chunks so
@@ -85,6 +92,34 @@ export class ChunkQueue {
     const out = first.length - this.offset >= n ? first.subarray(this.offset, this.offset + n) : this.join(n);
     this.skip(n);
     return out;
+  }
+
+  /**
+   * The fast path for a RESP header line (`*12\r\n`, `$-1\r\n`): when the first chunk
+   * holds one prefix byte, a canonical integer of at most 15 digits (optional '-', no
+   * leading zero, not "-0") and CRLF, consumes the line and returns the integer.
+   * Otherwise consumes nothing and returns undefined, leaving every other case (split
+   * lines, long numbers, malformed text) to the caller's general path. The queue must
+   * hold at least the prefix byte.
+   */
+  takeIntLine(): number | undefined {
+    const c = this.chunks[0]!;
+    let i = this.offset + 1;
+    const neg = c[i] === MINUS;
+    if (neg) i++;
+    const first = i;
+    const stop = Math.min(c.length, first + FAST_DIGITS + 1);
+    let value = 0;
+    for (; i < stop; i++) {
+      const b = c[i]!;
+      if (b < ZERO || b > NINE) break;
+      value = value * 10 + (b - ZERO);
+    }
+    const digits = i - first;
+    if (digits === 0 || digits > FAST_DIGITS || c[i] !== CR || c[i + 1] !== LF) return undefined;
+    if (c[first] === ZERO && (digits > 1 || neg)) return undefined;
+    this.skip(i + 2 - this.offset);
+    return neg ? -value : value;
   }
 
   /** Discards the next `n` bytes (`n <= length`). */

@@ -71,10 +71,6 @@ export class RequestParser extends StreamParser<Command> {
     };
   }
 
-
-
-
-
   /** Advances by one state; returns false when more input is needed. */
   protected step(out: Command[]): boolean {
     const q = this.queue;
@@ -154,6 +150,8 @@ export class RequestParser extends StreamParser<Command> {
   /** Reads a `*<n>\r\n` or `$<n>\r\n` line; undefined while it is incomplete. */
   private readHeader(tooBig: string, invalid: string): number | undefined {
     const q = this.queue;
+    const fast = q.takeIntLine();
+    if (fast !== undefined) return fast;
     const cr = this.findLine(CR, MAX_HEADER_LENGTH, tooBig);
     if (cr < 0 || q.length < cr + 2) return undefined;
     if (q.byteAt(cr + 1) !== LF) this.fail(invalid);
