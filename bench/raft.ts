@@ -32,7 +32,7 @@ class BenchCluster {
     const ids = ['n1', 'n2', 'n3'];
     const rng = seededRng(seed);
     for (const id of ids) {
-      const storage = new MemoryStorage({ voters: ids, learners: [] });
+      const storage = MemoryStorage.bootstrap(ids);
       this.storages.set(id, storage);
       this.nodes.set(id, new RaftNode({ id, storage, rng, maxInflightMsgs: 4096 }));
     }

@@ -1,4 +1,4 @@
-import type { ConfChange, ConfState, NodeId } from './types.js';
+import type { ConfChange, ConfState, Entry, NodeId } from './types.js';
 
 const OPS: readonly ConfChange['op'][] = ['add-learner', 'promote', 'add-voter', 'remove'];
 
@@ -58,4 +58,14 @@ export function applyConfChange(conf: ConfState, cc: ConfChange): ConfState {
     case 'remove':
       return { voters: without(conf.voters), learners: without(conf.learners) };
   }
+}
+
+/**
+ * The first entries of a new cluster's log: one committed `add-voter` per initial voter,
+ * at indexes 1…n in term 1. Every founding member starts with them (and a hard state of
+ * term 1, commit n), so a node added later learns the whole membership by replaying the
+ * log, like any other change.
+ */
+export function bootstrapEntries(voters: readonly NodeId[]): Entry[] {
+  return voters.map((node, i) => ({ index: i + 1, term: 1, type: 'config', data: encodeConfChange({ op: 'add-voter', node }) }));
 }

@@ -548,7 +548,10 @@ export class RaftNode {
           this.ackedRound.set(m.from, m.context);
           this.releaseReads();
         }
-        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, false);
+        // A follower that is behind gets an append, even an empty one: if an earlier append
+        // was lost, its rejection starts the probe that repairs the gap.
+        if (pr.state === 'replicate' && pr.paused) pr.freeFirstOne();
+        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
         return;
       default:
         return;

@@ -78,6 +78,12 @@ export class Progress {
     }
   }
 
+  /** Frees the oldest slot of a full window, so a lost append cannot stall replication for good. */
+  freeFirstOne(): void {
+    const first = this.inflight.shift();
+    if (first) this.inflightBytes -= first.bytes;
+  }
+
   /** The follower matches up to `index`. Returns whether that is news. */
   maybeUpdate(index: number): boolean {
     let updated = false;

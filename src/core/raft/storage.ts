@@ -1,5 +1,6 @@
 import { BitraftError } from '../support/errors.js';
-import type { ConfState, Entry, HardState, SnapshotMeta } from './types.js';
+import { bootstrapEntries } from './conf-change.js';
+import type { ConfState, Entry, HardState, NodeId, SnapshotMeta } from './types.js';
 
 /** The hard state of a node that never ran. */
 export const EMPTY_HARD_STATE: HardState = { term: 0, vote: '', commit: 0 };
@@ -80,6 +81,18 @@ export class MemoryStorage implements LogStorage {
 
   snapshot(): SnapshotMeta {
     return this.snap;
+  }
+
+  /**
+   * The storage of a founding member of a new cluster of `voters`: the bootstrap entries
+   * (see `bootstrapEntries`), committed, in term 1, and the membership they make.
+   */
+  static bootstrap(voters: readonly NodeId[]): MemoryStorage {
+    const s = new MemoryStorage();
+    s.append(bootstrapEntries(voters));
+    s.setHardState({ term: 1, vote: '', commit: voters.length });
+    s.setConf({ voters: [...voters], learners: [] });
+    return s;
   }
 
   /** Stores the hard state. */

@@ -1,12 +1,11 @@
-import type { Rng } from '../../support/rng.js';
-import type { Message, NodeId } from '../types.js';
-
 /**
  * A simulated network for the deterministic cluster simulator: no sockets, no timers,
  * no clock and no `Math.random`. Time is a step counter moved by `advance()`; every
  * random choice (loss, duplication, delay) comes from the one injected `Rng`, so a seed
  * replays the same run exactly.
  */
+import type { Rng } from '../../support/rng.js';
+import type { Message, NodeId } from '../types.js';
 
 /** The faults the network injects into every message sent while they are set. */
 export interface Faults {
