@@ -134,8 +134,16 @@ export class RaftNode {
   private readsUnsent: PendingRead[] = [];
   /** ReadIndex requests waiting for a quorum to acknowledge their round. */
   private readsInFlight: PendingRead[] = [];
+  /** Heartbeat rounds sent by this leader; heartbeats carry it as their context. */
   private readRound = 0;
+  /** The latest round each follower acknowledged. */
   private readonly ackedRound = new Map<NodeId, number>();
+  /** The tick each unconfirmed round was sent at (for the leader lease). */
+  private readonly roundSentAt = new Map<number, number>();
+  /** Ticks since this node started. */
+  private ticks = 0;
+  /** This node applied its own removal from the cluster. */
+  private removed = false;
 
   private prevHard: HardState;
   private prevSoft: SoftState;
@@ -186,6 +194,7 @@ export class RaftNode {
 
   /** Advances time by one tick: elections on followers and candidates; heartbeats and check-quorum on leaders. */
   tick(): void {
+    this.ticks++;
     this.electionElapsed++;
     if (this.currentRole !== 'leader') {
       if (this.promotable() && this.electionElapsed >= this.randomizedTimeout) {
@@ -281,14 +290,17 @@ export class RaftNode {
 
   /**
    * Asks for a linearizable read point. `quorum` (the default) confirms leadership with
-   * one heartbeat round, shared by every read asked before the next Ready; `local`
-   * trusts this node's leadership (no round trip; safe only with bounded clock drift and
-   * check-quorum). Returns the read's id; its outcome comes in a later Ready.
+   * one heartbeat round, shared by every read asked before the next Ready. `local`
+   * answers at once while the leader holds a lease — a majority acknowledged a heartbeat
+   * sent less than an election timeout ago, so (with check-quorum) no other leader can
+   * exist yet; this assumes the nodes' ticks run at the same rate. Without a lease a
+   * `local` read waits for a heartbeat round like a `quorum` one. Returns the read's id;
+   * its outcome comes in a later Ready.
    */
   readIndex(mode: 'quorum' | 'local' = 'quorum'): number {
     const id = this.nextRequestId++;
     if (this.currentRole !== 'leader') {
-      this.readOutcomes.push({ id, kind: 'dropped', reason: 'not-leader', leader: this.leaderId });
+      this.readOutcomes.push({ id, kind: 'dropped', reason: this.removed ? 'removed' : 'not-leader', leader: this.leaderId });
     } else if (this.transferee !== undefined) {
       this.readOutcomes.push({ id, kind: 'dropped', reason: 'transferring', leader: this.id });
     } else if (!this.committedInTerm) {
@@ -358,10 +370,9 @@ export class RaftNode {
     if (this.currentRole === 'leader') {
       if (this.needsBroadcast) this.broadcastAppend();
       if (this.readsUnsent.length > 0) {
-        this.readRound++;
+        this.broadcastHeartbeat();
         for (const r of this.readsUnsent) this.readsInFlight.push({ ...r, round: this.readRound });
         this.readsUnsent = [];
-        this.broadcastHeartbeat();
       }
     }
     this.needsBroadcast = false;
@@ -488,6 +499,7 @@ export class RaftNode {
     this.transferee = undefined;
     this.needsBroadcast = false;
     this.ackedRound.clear();
+    this.roundSentAt.clear();
     const reads = [...this.readsBeforeCommit.map((r) => r.id), ...this.readsUnsent.map((r) => r.id), ...this.readsInFlight.map((r) => r.id)];
     for (const id of reads) this.readOutcomes.push({ id, kind: 'dropped', reason: 'not-leader', leader: undefined });
     this.readsBeforeCommit = [];
@@ -639,7 +651,8 @@ export class RaftNode {
         this.settleOwnProposals();
       }
     }
-    this.send({ type: 'append-resp', from: this.id, to: m.from, term: this.currentTerm, index: this.log.lastIndex(), reject: false, hintIndex: 0, hintTerm: 0 });
+    // Only the commit index is known to match the leader's log (a stale suffix may follow it).
+    this.send({ type: 'append-resp', from: this.id, to: m.from, term: this.currentTerm, index: this.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
   }
 
   private handleAppendResponse(m: AppendResponse, pr: Progress): void {
@@ -699,7 +712,15 @@ export class RaftNode {
     for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, true);
   }
 
+  /** Sends a heartbeat round to every follower; acknowledgements of it confirm reads and extend the lease. */
   private broadcastHeartbeat(): void {
+    this.readRound++;
+    // Rounds sent an election timeout ago can no longer give a lease: forget them.
+    for (const [round, at] of this.roundSentAt) {
+      if (at + this.electionTicks > this.ticks) break;
+      this.roundSentAt.delete(round);
+    }
+    this.roundSentAt.set(this.readRound, this.ticks);
     for (const [to, pr] of this.progress) {
       if (to === this.id) continue;
       // Never tell a follower to commit past what it is known to hold: its log may differ there.
@@ -710,7 +731,7 @@ export class RaftNode {
 
   /** Commits what a quorum of voters holds, if of the current term (§5.4.2). Returns whether the commit index moved. */
   private maybeCommit(): boolean {
-    const index = committedIndex(this.conf.voters, (id) => this.progress.get(id)?.match ?? 0);
+    const index = committedIndex(this.conf.voters, (id) => this.progress.get(id)!.match);
     if (index <= this.log.committed || this.log.term(index) !== this.currentTerm) return false;
     this.log.commitTo(index);
     if (!this.committedInTerm) {
@@ -736,13 +757,14 @@ export class RaftNode {
   // ---- proposals, reads and membership ----
 
   private proposalRefusal(): DropReason | undefined {
+    if (this.removed) return 'removed';
     if (this.currentRole !== 'leader') return 'not-leader';
     if (this.transferee !== undefined) return 'transferring';
     return undefined;
   }
 
   private dropProposal(id: number, reason: DropReason): void {
-    this.proposalOutcomes.push({ id, kind: 'dropped', reason, leader: reason === 'not-leader' ? this.leaderId : this.id });
+    this.proposalOutcomes.push({ id, kind: 'dropped', reason, leader: this.leaderId });
   }
 
   /** Appends one entry of this leader's and remembers whose it is; returns its index. */
@@ -774,10 +796,10 @@ export class RaftNode {
 
   private onCommittedEntry(e: Entry): void {
     const own = this.ownProposals.get(e.index);
-    if (own) {
+    // An own entry that was overwritten was settled when it was (settleOwnProposals).
+    if (own && own.term === e.term) {
       this.ownProposals.delete(e.index);
-      if (own.term === e.term) this.proposalOutcomes.push({ id: own.id, kind: 'committed', index: e.index, term: e.term });
-      else this.dropProposal(own.id, 'superseded');
+      this.proposalOutcomes.push({ id: own.id, kind: 'committed', index: e.index, term: e.term });
     }
     if (e.type !== 'config') return;
     const cc = decodeConfChange(e.data);
@@ -786,12 +808,11 @@ export class RaftNode {
     if (next === this.conf) return;
     this.conf = next;
     this.confChanged = true;
-    if (this.currentRole !== 'leader') return;
-    if (!next.voters.includes(this.id)) {
-      // A leader removed from the cluster steps down; the others elect a new one.
-      this.becomeFollower(this.currentTerm, undefined);
-      return;
+    if (cc.node === this.id) {
+      if (cc.op === 'remove') this.leave();
+      else this.removed = false;
     }
+    if (this.currentRole !== 'leader') return;
     const members = this.members();
     for (const id of [...this.progress.keys()]) if (!members.includes(id)) this.progress.delete(id);
     for (const id of members) if (!this.progress.has(id)) this.progress.set(id, this.newProgress(this.log.lastIndex() + 1));
@@ -800,18 +821,52 @@ export class RaftNode {
     this.releaseReads();
   }
 
+  /**
+   * Applies this node's own removal: nobody will send it anything again, so its own
+   * proposals beyond the commit index get `unknown` (the new leader may still commit
+   * them), and a leader steps down so the others elect a new one.
+   */
+  private leave(): void {
+    this.removed = true;
+    for (const [index, p] of this.ownProposals) {
+      if (index <= this.log.committed) continue;
+      this.ownProposals.delete(index);
+      this.proposalOutcomes.push({ id: p.id, kind: 'unknown', index });
+    }
+    if (this.currentRole === 'leader') this.becomeFollower(this.currentTerm, undefined);
+  }
+
   private startRead(id: number, mode: 'quorum' | 'local'): void {
-    if (mode === 'local' || this.conf.voters.length === 1) {
+    if (this.conf.voters.length === 1 || (mode === 'local' && this.hasLease())) {
       this.readOutcomes.push({ id, kind: 'ready', index: this.log.committed });
       return;
     }
     this.readsUnsent.push({ id, index: this.log.committed, round: 0 });
   }
 
-  /** Releases the reads whose heartbeat round a quorum acknowledged. */
+  /** The latest heartbeat round a majority of voters acknowledged (0: none). */
+  private confirmedRound(): number {
+    return committedIndex(this.conf.voters, (id) => (id === this.id ? this.readRound : (this.ackedRound.get(id) ?? 0)));
+  }
+
+  /**
+   * Whether no other leader can exist yet: a majority acknowledged a round sent less than
+   * an election timeout ago (minus one tick for the nodes' tick phases). Each of them
+   * ignores vote requests for an election timeout after that heartbeat (check-quorum's lease).
+   */
+  private hasLease(): boolean {
+    if (!this.checkQuorum) return false;
+    const sentAt = this.roundSentAt.get(this.confirmedRound());
+    return sentAt !== undefined && this.ticks + 1 < sentAt + this.electionTicks;
+  }
+
+  /** Releases the reads whose heartbeat round a quorum acknowledged, and forgets send times no lease needs. */
   private releaseReads(): void {
-    if (this.readsInFlight.length === 0) return;
-    const confirmed = committedIndex(this.conf.voters, (id) => (id === this.id ? Number.MAX_SAFE_INTEGER : (this.ackedRound.get(id) ?? 0)));
+    const confirmed = this.confirmedRound();
+    for (const round of this.roundSentAt.keys()) {
+      if (round >= confirmed) break;
+      this.roundSentAt.delete(round);
+    }
     const still: PendingRead[] = [];
     for (const r of this.readsInFlight) {
       if (r.round <= confirmed) this.readOutcomes.push({ id: r.id, kind: 'ready', index: r.index });

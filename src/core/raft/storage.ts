@@ -46,6 +46,12 @@ export class MemoryStorage implements LogStorage {
   /** `log[0]` is a dummy entry at the snapshot's index and term. */
   private log: Entry[];
 
+  /**
+   * An empty log whose membership is `conf`, known only to this storage: right for a node
+   * that joins later (empty `conf`) or for a fixed membership in a test. Founding members
+   * of a cluster that may change use `MemoryStorage.bootstrap`, which puts the membership
+   * in the log where nodes added later can read it.
+   */
   constructor(conf: ConfState = EMPTY_CONF) {
     this.hard = EMPTY_HARD_STATE;
     this.conf = conf;

@@ -151,8 +151,9 @@ export type Message =
 
 /**
  * The outcome of a proposal, reported exactly once per proposal id: `committed` at
- * (index, term); `dropped` (it never will be); or `unknown` — this node's log was
- * replaced by a snapshot covering the entry, so whether it committed cannot be told.
+ * (index, term); `dropped` (it never will be); or `unknown` — whether it committed
+ * cannot be told here: this node's log was replaced by a snapshot covering the entry, or
+ * the node was removed from the cluster while the entry was in flight.
  */
 export type ProposalOutcome =
   | { readonly id: number; readonly kind: 'committed'; readonly index: number; readonly term: number }

@@ -255,7 +255,8 @@ class Run {
     const to = this.rng.int(10) < 8 ? (this.cluster.leader()?.id ?? this.anyRunning()) : this.anyRunning();
     if (!to) return this.tick();
     this.note(`read on ${to}`);
-    this.cluster.readIndex(to);
+    // Half the reads are lease-based `local` reads; the checker holds them to the same standard.
+    this.cluster.readIndex(to, this.rng.int(2) === 0 ? 'local' : 'quorum');
   }
 
   private setFaults(): void {
