@@ -36,8 +36,11 @@ class BenchCluster {
       this.storages.set(id, storage);
       this.nodes.set(id, new RaftNode({ id, storage, rng, maxInflightMsgs: 4096 }));
     }
+    // The bootstrap entries are handed out first: a node campaigns only once it applied what it knows is committed.
+    this.settle();
     this.nodes.get('n1')!.campaign();
     this.settle();
+    if (this.leader.role !== 'leader') throw new Error('n1 did not become the leader');
   }
 
   get leader(): RaftNode {

@@ -40,7 +40,7 @@ export interface StoreStats {
   reclaimableBytes: number;
   /** Values held by the value cache. */
   cachedValues: number;
-  /** Bytes charged to the value cache (values plus per-entry overhead). */
+  /** Bytes of the value cache's ring in use (at most its capacity). */
   cacheBytes: number;
 }
 
@@ -164,9 +164,8 @@ export class Bitcask {
     } else {
       slot = this.keydir.insert(k, this.activeOrdinal, offset, size);
     }
-    // Recently written values are the likeliest to be read next. A copy: `value` may be a
-    // view of a much larger buffer (a whole network read).
-    this.cache.set(slot, Buffer.from(value));
+    // Recently written values are the likeliest to be read next (the cache keeps a copy).
+    this.cache.set(slot, value);
     this.active!.liveBytes += size;
     this.active!.liveKeys++;
   }

@@ -1,7 +1,8 @@
-/** Bytes charged per cached entry on top of its value: the Buffer object and its bookkeeping. */
-export const ENTRY_OVERHEAD = 96;
 /** An entry larger than this fraction of the capacity is never cached. */
 const LARGEST_ENTRY_SHARE = 256;
+/** A hit on an entry this close (as a fraction of the capacity) to being overwritten is written again at the head. */
+const REFRESH_SHARE = 0.25;
+const INITIAL_SLOTS = 1024;
 
 /**
  * A bounded cache of values by keydir slot, so a hot key is served without a disk read.
@@ -10,19 +11,20 @@ const LARGEST_ENTRY_SHARE = 256;
  * stay valid across merges. The owner must `drop` a slot whenever its value changes or
  * the slot is freed (a freed slot is reused by another key).
  *
- * Values sit in an array indexed by slot (a lookup is one array read, no hashing), and
- * eviction is CLOCK: a hand sweeps the slots, sparing once each value read since the
- * hand last passed. Each entry is charged its length plus `ENTRY_OVERHEAD`; entries
- * larger than 1/256 of the capacity are not kept, so one big value cannot flush the
- * cache. A capacity of 0 disables it. Cached buffers are shared: callers must not
- * modify them.
+ * Values are copied into one ring buffer of `capacity` bytes, written in order; a new
+ * value overwrites the oldest ones, so memory is exactly the ring plus 12 bytes per
+ * slot, with no per-value objects for the garbage collector. A value read when it is
+ * close to being overwritten is written again at the head, so hot values stay. Values
+ * larger than 1/256 of the capacity are not kept; a capacity of 0 disables the cache.
+ * `get` returns a fresh copy, which the caller owns.
  */
 export class ValueCache {
-  private readonly values: (Buffer | undefined)[] = [];
-  private referenced = new Uint8Array(1024);
-  private hand = 0;
-  private count = 0;
-  private used = 0;
+  private ring: Buffer | undefined;
+  /** Bytes ever written to the ring: the next value goes at `head % capacity`. */
+  private head = 0;
+  /** Where each slot's value starts, in the same unbounded byte count as `head`; -1 for none. */
+  private positions: Float64Array = new Float64Array(INITIAL_SLOTS).fill(-1);
+  private lengths: Int32Array = new Int32Array(INITIAL_SLOTS);
   private readonly largest: number;
 
   /** `capacity` is in bytes. */
@@ -30,75 +32,69 @@ export class ValueCache {
     this.largest = Math.floor(capacity / LARGEST_ENTRY_SHARE);
   }
 
-  /** Number of cached values. */
+  /** Number of values cached (counts the slots; meant for statistics). */
   get size(): number {
-    return this.count;
+    let n = 0;
+    for (let slot = 0; slot < this.positions.length; slot++) if (this.live(slot)) n++;
+    return n;
   }
 
-  /** Bytes charged for the cached values, at most `capacity`. */
+  /** Bytes of the ring in use: the values cached and the holes left by replaced ones. */
   get bytes(): number {
-    return this.used;
+    return Math.min(this.head, this.capacity);
   }
 
-  /** The cached value of `slot`, or undefined. */
+  /** A copy of the cached value of `slot`, or undefined. */
   get(slot: number): Buffer | undefined {
-    const value = this.values[slot];
-    if (value !== undefined) this.referenced[slot] = 1;
+    if (!this.live(slot)) return undefined;
+    const start = this.positions[slot]! % this.capacity;
+    const view = this.ring!.subarray(start, start + this.lengths[slot]!);
+    const value = Buffer.from(view);
+    if (this.positions[slot]! < this.head - this.capacity * (1 - REFRESH_SHARE)) this.set(slot, view);
     return value;
   }
 
-  /** Caches `value` as the value of `slot` (replacing any), evicting entries to fit. */
-  set(slot: number, value: Buffer): void {
+  /** Caches a copy of `value` as the value of `slot` (replacing any), overwriting the oldest values. */
+  set(slot: number, value: Uint8Array): void {
     this.drop(slot);
-    const cost = value.length + ENTRY_OVERHEAD;
-    if (cost > this.largest) return;
-    while (this.used + cost > this.capacity) this.evictOne();
+    const n = value.length;
+    if (n > this.largest || this.capacity === 0) return;
+    this.ring ??= Buffer.allocUnsafeSlow(this.capacity);
+    // A value never wraps around the end of the ring: skip the tail instead.
+    if ((this.head % this.capacity) + n > this.capacity) this.head += this.capacity - (this.head % this.capacity);
     this.grow(slot);
-    this.values[slot] = value;
-    this.referenced[slot] = 0;
-    this.count++;
-    this.used += cost;
+    // `value` may be a view of the ring itself (a refresh): TypedArray#set copies overlapping sources correctly.
+    this.ring.set(value, this.head % this.capacity);
+    this.positions[slot] = this.head;
+    this.lengths[slot] = n;
+    this.head += n;
   }
 
   /** Forgets the value of `slot`, if cached. */
   drop(slot: number): void {
-    const value = this.values[slot];
-    if (value === undefined) return;
-    this.values[slot] = undefined;
-    this.count--;
-    this.used -= value.length + ENTRY_OVERHEAD;
+    if (slot < this.positions.length) this.positions[slot] = -1;
   }
 
   /** Forgets everything. */
   clear(): void {
-    this.values.length = 0;
-    this.referenced.fill(0);
-    this.hand = 0;
-    this.count = 0;
-    this.used = 0;
+    this.positions.fill(-1);
   }
 
-  /** Evicts the first unreferenced value after the hand. Only called while something is cached. */
-  private evictOne(): void {
-    for (;;) {
-      if (this.hand >= this.values.length) this.hand = 0;
-      const slot = this.hand++;
-      if (this.values[slot] === undefined) continue;
-      if (this.referenced[slot] === 1) {
-        this.referenced[slot] = 0;
-        continue;
-      }
-      this.drop(slot);
-      return;
-    }
+  /** Whether `slot` holds a value that was not overwritten since. */
+  private live(slot: number): boolean {
+    if (slot >= this.positions.length) return false;
+    const at = this.positions[slot]!;
+    return at >= 0 && at >= this.head - this.capacity;
   }
 
-  /** Extends the arrays to hold `slot`, densely (a sparse JS array would turn into a slow dictionary). */
   private grow(slot: number): void {
-    while (this.values.length <= slot) this.values.push(undefined);
-    if (slot < this.referenced.length) return;
-    const next = new Uint8Array(Math.max(slot + 1, this.referenced.length * 2));
-    next.set(this.referenced);
-    this.referenced = next;
+    if (slot < this.positions.length) return;
+    const size = Math.max(slot + 1, this.positions.length * 2);
+    const positions = new Float64Array(size).fill(-1);
+    positions.set(this.positions);
+    const lengths = new Int32Array(size);
+    lengths.set(this.lengths);
+    this.positions = positions;
+    this.lengths = lengths;
   }
 }

@@ -9,7 +9,6 @@ import t, { type Test } from 'tap';
 import { Bitcask, LOCK_FILE, type BitcaskOptions } from '../../../src/core/bitcask/index.js';
 import { HintWriter } from '../../../src/core/bitcask/hint.js';
 import { recordSize } from '../../../src/core/bitcask/record.js';
-import { ENTRY_OVERHEAD } from '../../../src/core/bitcask/value-cache.js';
 import { manualClock } from '../../../src/core/support/clock.js';
 import { BitraftError, LimitError, type ErrorCode } from '../../../src/core/support/errors.js';
 import { memoryLogger } from '../../../src/core/support/logger.js';
@@ -166,7 +165,7 @@ t.test('stats count files, live bytes, dead bytes and what a merge would reclaim
     deadBytes: data - r(1, 5),
     reclaimableBytes: 0,
     cachedValues: 1,
-    cacheBytes: 5 + ENTRY_OVERHEAD,
+    cacheBytes: 10 + 20 + 5,
   });
   store.rotate();
   t.same(store.stats(), {
@@ -177,7 +176,7 @@ t.test('stats count files, live bytes, dead bytes and what a merge would reclaim
     deadBytes: data - r(1, 5),
     reclaimableBytes: data - r(1, 5),
     cachedValues: 1,
-    cacheBytes: 5 + ENTRY_OVERHEAD,
+    cacheBytes: 10 + 20 + 5,
   });
   store.rotate();
   t.equal(store.stats().dataFiles, 2, 'rotating an empty active file is a no-op');
@@ -191,7 +190,7 @@ t.test('stats count files, live bytes, dead bytes and what a merge would reclaim
     deadBytes: 0,
     reclaimableBytes: 0,
     cachedValues: 1,
-    cacheBytes: 5 + ENTRY_OVERHEAD,
+    cacheBytes: 10 + 20 + 5,
   });
   t.same(store.get(b('a')), Buffer.alloc(5));
 });
