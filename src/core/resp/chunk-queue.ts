@@ -1,9 +1,7 @@
+import { ASCII } from './ascii.js';
+
+const { CR, LF, MINUS, ZERO, NINE } = ASCII;
 const EMPTY = Buffer.alloc(0);
-const CR = 0x0d;
-const LF = 0x0a;
-const MINUS = 0x2d;
-const ZERO = 0x30;
-const NINE = 0x39;
 /** Digits the fast path accepts: every such number is exact in a double. */
 const FAST_DIGITS = 15;
 

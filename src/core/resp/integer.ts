@@ -1,6 +1,6 @@
-const MINUS = 0x2d;
-const ZERO = 0x30;
-const NINE = 0x39;
+import { ASCII } from './ascii.js';
+
+const { MINUS, ZERO, NINE } = ASCII;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 

@@ -3,11 +3,9 @@ import { ProtocolError } from './protocol-error.js';
 import { StreamParser } from './stream-parser.js';
 import { splitArgs } from './split-args.js';
 import type { Command } from './types.js';
+import { ASCII } from './ascii.js';
 
-const CR = 0x0d;
-const LF = 0x0a;
-const STAR = 0x2a;
-const DOLLAR = 0x24;
+const { CR, LF, STAR, DOLLAR } = ASCII;
 
 /** Longest `*<count>` or `$<length>` header line, as Redis's PROTO_INLINE_MAX_SIZE. */
 export const MAX_HEADER_LENGTH = 64 * 1024;

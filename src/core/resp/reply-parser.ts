@@ -1,9 +1,10 @@
 import { parseInteger } from './integer.js';
 import { StreamParser } from './stream-parser.js';
 import type { Reply } from './types.js';
+import { ASCII } from './ascii.js';
 
-const CR = 0x0d;
-const LF = 0x0a;
+const { CR, LF } = ASCII;
+
 /** The RESP2 type bytes: + - : $ *. */
 const TYPE_BYTES = new Set([0x2b, 0x2d, 0x3a, 0x24, 0x2a]);
 
@@ -45,9 +46,6 @@ export class ReplyParser extends StreamParser<Reply> {
     this.maxBulkLength = options.maxBulkLength ?? 512 * 1024 * 1024;
     this.maxLineLength = options.maxLineLength ?? 64 * 1024;
   }
-
-
-
 
   /** Decodes one line or one bulk body; returns false when more input is needed. */
   protected step(out: Reply[]): boolean {

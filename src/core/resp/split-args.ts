@@ -1,11 +1,6 @@
-const SPACE = 0x20;
-const TAB = 0x09;
-const LF = 0x0a;
-const CR = 0x0d;
-const VT = 0x0b;
-const FF = 0x0c;
-const DQUOTE = 0x22;
-const SQUOTE = 0x27;
+import { ASCII } from './ascii.js';
+
+const { SPACE, TAB, LF, CR, VT, FF, DQUOTE, SQUOTE } = ASCII;
 const BACKSLASH = 0x5c;
 const LOWER_X = 0x78;
 /** Stands for "past the end of the line", like the C string terminator in Redis. */
