@@ -15,7 +15,10 @@ export type ErrorCode =
   | 'NOT_IMPLEMENTED'
   | 'PROTOCOL'
   | 'COMPACTED'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'NOT_LEADER'
+  | 'DROPPED'
+  | 'UNKNOWN_OUTCOME';
 
 /** Base class of every domain error: a stable `code`, a readable message and an optional `cause`. */
 export class BitraftError extends Error {

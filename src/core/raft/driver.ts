@@ -1,0 +1,258 @@
+import { BitraftError } from '../support/errors.js';
+import { silentLogger, type Logger } from '../support/logger.js';
+import type { RaftNode } from './node.js';
+import type { LogStorage } from './storage.js';
+import type { ConfChange, ConfState, DropReason, Entry, HardState, Message, NodeId, Ready, SnapshotMeta } from './types.js';
+
+/** The core as the driver uses it (a `RaftNode`; tests may script one). */
+export type RaftCore = Pick<
+  RaftNode,
+  'tick' | 'step' | 'propose' | 'proposeConfChange' | 'readIndex' | 'campaign' | 'transferLeadership' | 'hasReady' | 'ready' | 'advance'
+>;
+
+/** The log storage the driver writes a Ready into; `sync` makes every write so far durable. */
+export interface DurableLog extends LogStorage {
+  append(entries: readonly Entry[]): void;
+  setHardState(hs: HardState): void;
+  setConf(conf: ConfState): void;
+  applySnapshot(meta: SnapshotMeta): void;
+  sync(): void | Promise<void>;
+}
+
+/** The replicated state machine. `apply` must be deterministic and must not throw. */
+export interface StateMachine<R> {
+  /** Applies a committed command entry and returns its result (the reply to its proposer). */
+  apply(entry: Entry): R;
+  /** Replaces the whole state with the snapshot's (the bytes were streamed by the application). */
+  restore(meta: SnapshotMeta): void | Promise<void>;
+}
+
+/** Carries messages to other nodes; may lose them. */
+export interface Transport {
+  send(messages: readonly Message[]): void;
+}
+
+/** Calls `tick` periodically between `start` and `stop` (a timer in production, by hand in tests). */
+export interface Ticker {
+  start(tick: () => void): void;
+  stop(): void;
+}
+
+/** A proposal or read refused by the core: `NOT_LEADER` (with the leader it knows of) or `DROPPED`. */
+export class DroppedError extends BitraftError {
+  readonly reason: DropReason;
+  readonly leader: NodeId | undefined;
+
+  constructor(reason: DropReason, leader: NodeId | undefined) {
+    super(reason === 'not-leader' ? 'NOT_LEADER' : 'DROPPED', reason === 'not-leader' ? `not the leader${leader ? `; the leader is ${leader}` : ''}` : `dropped: ${reason}`);
+    this.reason = reason;
+    this.leader = leader;
+  }
+}
+
+interface Waiter {
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Runs a Raft core: the only asynchronous Raft code. Ticks, received messages and
+ * requests go into the core; each Ready is handled in the documented order — install a
+ * snapshot, write entries, hard state and membership and wait for `sync`, send, apply
+ * committed entries — then acknowledged. Proposals resolve with the state machine's
+ * result once applied here; reads resolve once this node applied up to their index.
+ * Every request settles: refused ones reject with `DroppedError`, ones whose outcome
+ * cannot be known with `UNKNOWN_OUTCOME`, and all that are pending when the driver stops
+ * (or a write fails, which stops it) with `CLOSED`.
+ */
+export class RaftDriver<R> {
+  private readonly core: RaftCore;
+  private readonly log: DurableLog;
+  private readonly fsm: StateMachine<R>;
+  private readonly transport: Transport;
+  private readonly ticker: Ticker;
+  private readonly logger: Logger;
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly readWaiters = new Map<number, Waiter>();
+  private readyReads: { index: number; waiter: Waiter }[] = [];
+  /** The Ready loop, awaited by `stop`. */
+  private running: Promise<void> | undefined;
+  /** Whether the loop runs; cleared by the loop itself, in the same turn as its last check. */
+  private busy = false;
+  private again = false;
+  private stopped = false;
+  private appliedIndex = 0;
+
+  constructor(opts: { core: RaftCore; log: DurableLog; fsm: StateMachine<R>; transport: Transport; ticker: Ticker; logger?: Logger }) {
+    this.core = opts.core;
+    this.log = opts.log;
+    this.fsm = opts.fsm;
+    this.transport = opts.transport;
+    this.ticker = opts.ticker;
+    this.logger = opts.logger ?? silentLogger;
+  }
+
+  /** The last index applied to the state machine by this driver. */
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  /** Whether the driver stopped (by `stop`, or after a failed write). */
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Starts ticking and handles whatever the core has to do already. */
+  start(): void {
+    this.ticker.start(() => this.input(() => this.core.tick()));
+    this.kick();
+  }
+
+  /** Hands a message from another node to the core. Ignored once stopped. */
+  receive(m: Message): void {
+    this.input(() => this.core.step(m));
+  }
+
+  /** Proposes a command; resolves with the state machine's result once it is applied here. */
+  propose(data: Uint8Array): Promise<R> {
+    return this.request(this.waiters, () => this.core.propose(data)) as Promise<R>;
+  }
+
+  /** Proposes a membership change; resolves once it is committed and applied here. */
+  proposeConfChange(cc: ConfChange): Promise<void> {
+    return this.request(this.waiters, () => this.core.proposeConfChange(cc)) as Promise<void>;
+  }
+
+  /** Resolves once a read may run on this node's state (see `RaftNode.readIndex`). */
+  readIndex(mode: 'quorum' | 'local' = 'quorum'): Promise<void> {
+    return this.request(this.readWaiters, () => this.core.readIndex(mode)) as Promise<void>;
+  }
+
+  /** Starts an election now. */
+  campaign(): void {
+    this.input(() => this.core.campaign());
+  }
+
+  /** Asks the core to hand leadership to `to`. */
+  transferLeadership(to: NodeId): void {
+    this.input(() => this.core.transferLeadership(to));
+  }
+
+  /** Stops ticking, lets the Ready being handled finish, and rejects every pending request with `CLOSED`. */
+  async stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true;
+      this.ticker.stop();
+    }
+    await this.running;
+    this.rejectAll(new BitraftError('CLOSED', 'the node is stopping'));
+  }
+
+  private input(fn: () => void): void {
+    if (this.stopped) return;
+    fn();
+    this.kick();
+  }
+
+  private request(map: Map<number, Waiter>, start: () => number): Promise<unknown> {
+    if (this.stopped) return Promise.reject(new BitraftError('CLOSED', 'the node is stopping'));
+    return new Promise((resolve, reject) => {
+      map.set(start(), { resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Runs the Ready loop, or makes the running one look again. Callers check `stopped` first. */
+  private kick(): void {
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    this.busy = true;
+    this.running = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    // `busy` is cleared in the same turn as the last check for work: no await between
+    // them, or a kick arriving in between would be lost.
+    try {
+      do {
+        this.again = false;
+        while (!this.stopped && this.core.hasReady()) {
+          const rd = this.core.ready();
+          let settle: () => void;
+          try {
+            settle = await this.handle(rd);
+          } catch (err) {
+            // The log may not hold what the core believes: continuing could break Raft's guarantees.
+            this.logger.warn(`raft: stopping after a failed write: ${err instanceof Error ? err.message : String(err)}`);
+            this.stopped = true;
+            this.ticker.stop();
+            this.rejectAll(new BitraftError('CLOSED', 'the node stopped after a failed write', { cause: err }));
+            return;
+          }
+          this.core.advance(rd);
+          // Requests settle after the acknowledgement, so whoever awaits one sees the core up to date.
+          settle();
+        }
+      } while (this.again && !this.stopped);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Writes, sends and applies `rd`; returns what settles its requests, to run once it is acknowledged. */
+  private async handle(rd: Ready): Promise<() => void> {
+    if (rd.snapshot) {
+      await this.fsm.restore(rd.snapshot);
+      this.log.applySnapshot(rd.snapshot);
+      this.appliedIndex = rd.snapshot.index;
+    }
+    if (rd.entries.length > 0) this.log.append(rd.entries);
+    if (rd.hardState) this.log.setHardState(rd.hardState);
+    if (rd.conf) this.log.setConf(rd.conf);
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState || rd.conf) await this.log.sync();
+    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    const results = new Map<number, R>();
+    for (const e of rd.committed) {
+      if (e.type === 'command') results.set(e.index, this.fsm.apply(e));
+      this.appliedIndex = e.index;
+    }
+    return () => this.settle(rd, results);
+  }
+
+  private settle(rd: Ready, results: ReadonlyMap<number, R>): void {
+    for (const p of rd.proposals) {
+      const w = take(this.waiters, p.id);
+      if (!w) continue;
+      if (p.kind === 'committed') w.resolve(results.get(p.index));
+      else if (p.kind === 'dropped') w.reject(new DroppedError(p.reason, p.leader));
+      else w.reject(new BitraftError('UNKNOWN_OUTCOME', `the outcome of the write at index ${p.index} cannot be known on this node`));
+    }
+    for (const r of rd.reads) {
+      const w = take(this.readWaiters, r.id);
+      if (!w) continue;
+      if (r.kind === 'ready') this.readyReads.push({ index: r.index, waiter: w });
+      else w.reject(new DroppedError(r.reason, r.leader));
+    }
+    this.readyReads = this.readyReads.filter((r) => {
+      if (r.index > this.appliedIndex) return true;
+      r.waiter.resolve(undefined);
+      return false;
+    });
+  }
+
+  private rejectAll(err: BitraftError): void {
+    const all = [...this.waiters.values(), ...this.readWaiters.values(), ...this.readyReads.map((r) => r.waiter)];
+    this.waiters.clear();
+    this.readWaiters.clear();
+    this.readyReads = [];
+    for (const w of all) w.reject(err);
+  }
+}
+
+function take(map: Map<number, Waiter>, id: number): Waiter | undefined {
+  const w = map.get(id);
+  map.delete(id);
+  return w;
+}
