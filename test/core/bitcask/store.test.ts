@@ -14,26 +14,9 @@ import { BitraftError, LimitError, type ErrorCode } from '../../../src/core/supp
 import { memoryLogger } from '../../../src/core/support/logger.js';
 import { b, contentsOf, dataFiles, dirDigest, nextTurn, printable, readAll, s } from '../../helpers/bitcask.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
+import { ioError, patch } from '../../helpers/fault-injection.js';
 
 const clock = manualClock(1_700_000_000_000);
-
-/** Replaces `obj[name]` until the test ends (or `restore` is called). */
-function patch<T extends object, K extends keyof T>(t: Test, obj: T, name: K, impl: T[K]): () => void {
-  const orig = obj[name];
-  obj[name] = impl;
-  let restored = false;
-  const restore = (): void => {
-    if (restored) return;
-    restored = true;
-    obj[name] = orig;
-  };
-  t.teardown(restore);
-  return restore;
-}
-
-function ioError(code: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${code}: injected`), { code });
-}
 
 /** Counts fdatasync calls (async and sync) while passing them through. */
 function countSyncs(t: Test): { async: number; sync: number } {

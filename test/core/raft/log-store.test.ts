@@ -27,24 +27,7 @@ import { BitraftError, CorruptionError } from '../../../src/core/support/errors.
 import { memoryLogger } from '../../../src/core/support/logger.js';
 import { seededRng, type Rng } from '../../../src/core/support/rng.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
-
-/** Replaces `obj[name]` until the test ends (or `restore` is called). */
-function patch<T extends object, K extends keyof T>(t: Test, obj: T, name: K, impl: T[K]): () => void {
-  const orig = obj[name];
-  obj[name] = impl;
-  let restored = false;
-  const restore = (): void => {
-    if (restored) return;
-    restored = true;
-    obj[name] = orig;
-  };
-  t.teardown(restore);
-  return restore;
-}
-
-function ioError(code: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${code}: injected`), { code });
-}
+import { ioError, patch } from '../../helpers/fault-injection.js';
 
 /** Opens a store that is closed when the test ends (unless closed before). */
 function open(t: Test, dir: string, logger = memoryLogger()): DiskLogStore {
