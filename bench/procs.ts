@@ -2,11 +2,15 @@
  * Child processes of the benchmark: servers (`bitraft serve`, `redis-server`) on free
  * loopback ports and short-lived tools (`redis-benchmark`, `redis-cli`).
  *
+ * The spawning, waiting and killing pieces are shared with the integration tests
+ * (test/helpers/server.ts), which add a per-test teardown on top.
+ *
  * Every child is tracked by pid until it exits; if the benchmark process exits first
  * (an error, or Ctrl-C: the entry point's signal handler calls process.exit), the exit
  * hook SIGKILLs each one still running, by pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +18,19 @@ import { fileURLToPath } from 'node:url';
 /** Servers listen on loopback only. */
 export const HOST = '127.0.0.1';
 
-/** The repository root (this file runs from dist/bench/). */
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The nearest directory above `file` holding a package.json. */
+function packageRoot(file: string): string {
+  let dir = path.dirname(file);
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${file}`);
+    dir = up;
+  }
+  return dir;
+}
+
+/** The repository root, whether this file runs compiled (dist/bench/) or from source (the tests import it). */
+export const REPO_ROOT = packageRoot(fileURLToPath(import.meta.url));
 
 /** How a process ended. */
 export interface Exit {

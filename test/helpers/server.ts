@@ -11,11 +11,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, HOST, killPid, spawnChild, waitForOutput, type Child, type Exit } from '../../bench/procs.js';
 import { repoRoot } from './cli.js';
 import { tmpDir } from './tmp-dir.js';
 
-/** Only loopback, never another interface. */
-export const HOST = '127.0.0.1';
+// Process handling is shared with the benchmark (bench/procs.ts); loopback only.
+export { freePort, HOST, killPid, type Exit };
 
 /** How long a server may take to say it listens. */
 const START_TIMEOUT_MS = 20_000;
@@ -25,11 +26,6 @@ export interface Teardownable {
   teardown(fn: () => void | Promise<void>): void;
 }
 
-/** How a process ended. */
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
 
 // ---------------------------------------------------------------------------------------
 // External tools
@@ -69,20 +65,6 @@ export function requireTools(...tools: string[]): void {
 // ---------------------------------------------------------------------------------------
 // Ports and processes
 
-/** A port free right now on 127.0.0.1 (listen on 0, close, return the port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen({ host: HOST, port: 0 }, () => {
-      const addr = server.address();
-      const port = addr && typeof addr === 'object' ? addr.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
-
 /** Whether a process with this pid exists. */
 export function isAlive(pid: number): boolean {
   try {
@@ -93,103 +75,23 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Sends `signal` to `pid`; false when the process is already gone. */
-export function killPid(pid: number, signal: NodeJS.Signals = 'SIGKILL'): boolean {
-  try {
-    process.kill(pid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A spawned child with its output collected and its exit awaited. */
-export interface Spawned {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  /** Resolves once the process has exited (never rejects). */
-  readonly exited: Promise<Exit>;
-  /** Whether it has exited yet. */
-  hasExited(): boolean;
-  stdout(): string;
-  stderr(): string;
-}
+export type Spawned = Child;
 
 /**
  * Spawns `command args` with piped output and registers a teardown that SIGKILLs it by
- * pid (and waits for it) if it is still running when the test ends.
+ * pid (and waits for it) if it is still running when the test ends. `what` names it in
+ * error messages.
  */
-export function spawnTracked(t: Teardownable, command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Spawned {
-  const child = spawn(command, args, {
-    cwd: opts.cwd ?? repoRoot,
-    env: { ...process.env, NO_COLOR: '1', ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  let exit: Exit | undefined;
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<Exit>((resolve) => {
-    child.once('error', (e) => {
-      err += `\n[spawn error] ${e.message}`;
-      exit ??= { code: null, signal: null };
-      resolve(exit);
-    });
-    child.once('exit', (code, signal) => {
-      exit = { code, signal };
-      resolve(exit);
-    });
-  });
-  const pid = child.pid ?? -1;
+export function spawnTracked(t: Teardownable, command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; what?: string } = {}): Spawned {
+  const proc = spawnChild(command, args, { cwd: opts.cwd ?? repoRoot, env: opts.env, what: opts.what });
   t.teardown(async () => {
-    if (exit === undefined && pid > 0) {
-      killPid(pid, 'SIGKILL');
-      await exited;
+    if (!proc.hasExited() && proc.pid > 0) {
+      killPid(proc.pid, 'SIGKILL');
+      await proc.exited;
     }
   });
-  return { child, pid, exited, hasExited: () => exit !== undefined, stdout: () => out, stderr: () => err };
-}
-
-/**
- * Resolves with the first match of `re` in the process's output (stderr or stdout, as
- * `which` says); rejects with the collected output when the process exits first or
- * `timeoutMs` passes.
- */
-function waitForOutput(proc: Spawned, which: 'stdout' | 'stderr', re: RegExp, what: string, timeoutMs = START_TIMEOUT_MS): Promise<RegExpMatchArray> {
-  const stream = which === 'stdout' ? proc.child.stdout! : proc.child.stderr!;
-  const text = (): string => (which === 'stdout' ? proc.stdout() : proc.stderr());
-  const describe = (): string => `--- stderr ---\n${proc.stderr()}\n--- stdout ---\n${proc.stdout()}`;
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      const m = text().match(re);
-      if (m) {
-        done();
-        resolve(m);
-      }
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`${what}: no ${re} within ${timeoutMs} ms\n${describe()}`));
-    }, timeoutMs);
-    const onData = (): void => {
-      setImmediate(check);
-    };
-    stream.on('data', onData);
-    void proc.exited.then((e) => {
-      // Let the last output arrive before deciding.
-      setTimeout(() => {
-        if (text().match(re)) return check();
-        done();
-        reject(new Error(`${what}: exited (code ${e.code}, signal ${e.signal}) before ${re}\n${describe()}`));
-      }, 50);
-    });
-    const done = (): void => {
-      clearTimeout(timer);
-      stream.off('data', onData);
-    };
-    check();
-  });
+  return proc;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -234,8 +136,8 @@ export function serveArgs(dir: string, port: number, extra: string[] = []): stri
  */
 export async function startServer(t: Teardownable, opts: ServerOptions = {}): Promise<ServerHandle> {
   const dir = opts.dir ?? tmpDir(t, 'bitraft-it-');
-  const proc = spawnTracked(t, process.execPath, serveArgs(dir, opts.port ?? 0, opts.args), { env: opts.env });
-  const m = await waitForOutput(proc, 'stderr', new RegExp(`listening on ${HOST.replace(/\./g, '\\.')}:(\\d+)`), `bitraft serve --dir ${dir}`);
+  const proc = spawnTracked(t, process.execPath, serveArgs(dir, opts.port ?? 0, opts.args), { env: opts.env, what: `bitraft serve --dir ${dir}` });
+  const m = await waitForOutput(proc, 'stderr', new RegExp(`listening on ${HOST.replace(/\./g, '\\.')}:(\\d+)`), START_TIMEOUT_MS);
   const port = Number(m[1]);
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> => {
     if (!proc.hasExited()) killPid(proc.pid, signal);
@@ -257,8 +159,16 @@ export async function startServer(t: Teardownable, opts: ServerOptions = {}): Pr
  * Runs `bitraft serve` expecting it to exit by itself (e.g. on a locked directory):
  * resolves with its exit and output, SIGKILLs it after `timeoutMs`.
  */
-export async function runServeToExit(t: Teardownable, dir: string, extra: string[] = [], timeoutMs = 20_000): Promise<Exit & { stdout: string; stderr: string; timedOut: boolean }> {
-  const proc = spawnTracked(t, process.execPath, serveArgs(dir, 0, extra));
+export function runServeToExit(t: Teardownable, dir: string, extra: string[] = [], timeoutMs = 20_000): Promise<Run> {
+  return runTracked(t, process.execPath, serveArgs(dir, 0, extra), timeoutMs);
+}
+
+/** How a process run to its end went: its exit, output, and whether it was killed for taking too long. */
+export type Run = Exit & { stdout: string; stderr: string; timedOut: boolean };
+
+/** Runs `command args` to its exit, SIGKILLing it by pid after `timeoutMs` (or in teardown). */
+export async function runTracked(t: Teardownable, command: string, args: string[], timeoutMs: number): Promise<Run> {
+  const proc = spawnTracked(t, command, args);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -296,10 +206,10 @@ export async function startRedisServer(t: Teardownable, args: string[] = []): Pr
       t,
       'redis-server',
       ['--port', String(port), '--bind', HOST, '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no', '--logfile', '', ...args],
-      { cwd: dir },
+      { cwd: dir, what: `redis-server on port ${port}` },
     );
     try {
-      await waitForOutput(proc, 'stdout', /Ready to accept connections/, `redis-server on port ${port}`);
+      await waitForOutput(proc, 'stdout', /Ready to accept connections/, START_TIMEOUT_MS);
     } catch (err) {
       lastError = err;
       killPid(proc.pid, 'SIGKILL');

@@ -6,6 +6,7 @@
  * byte for byte with redis-server's for the same bytes.
  */
 import t from 'tap';
+import { seededRng } from '../../src/core/support/rng.js';
 import {
   converse,
   exchange,
@@ -52,17 +53,8 @@ const CROSS_PROTOCOL: [string, Buffer][] = [
   ['an HTTP POST', b('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n')],
 ];
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Floats in [0, 1) from the project's seeded generator. */
+const rng = (seed: number): (() => number) => seededRng(seed).float;
 
 /** Random bytes biased towards RESP's special characters. */
 function garbage(seed: number, size: number): Buffer {

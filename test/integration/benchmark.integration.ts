@@ -3,29 +3,13 @@
  * reply (redis-benchmark exits 1 on the first one) and leave the state its commands imply.
  */
 import t from 'tap';
-import { HOST, killPid, redisCli, requireTools, spawnTracked, startServer, type Teardownable } from '../helpers/server.js';
+import { HOST, redisCli, requireTools, runTracked, startServer, type Run, type Teardownable } from '../helpers/server.js';
 
 requireTools('redis-server', 'redis-cli', 'redis-benchmark');
 
-interface BenchRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
 /** Runs redis-benchmark with `--csv` against `port`; killed by pid after `timeoutMs` or in teardown. */
-async function benchmark(t: Teardownable, port: number, args: string[], timeoutMs = 45_000): Promise<BenchRun> {
-  const proc = spawnTracked(t, 'redis-benchmark', ['-h', HOST, '-p', String(port), '--csv', ...args]);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    killPid(proc.pid, 'SIGKILL');
-  }, timeoutMs);
-  const exit = await proc.exited;
-  clearTimeout(timer);
-  return { ...exit, stdout: proc.stdout(), stderr: proc.stderr(), timedOut };
+function benchmark(t: Teardownable, port: number, args: string[], timeoutMs = 45_000): Promise<Run> {
+  return runTracked(t, 'redis-benchmark', ['-h', HOST, '-p', String(port), '--csv', ...args], timeoutMs);
 }
 
 /** The CSV rows of a run: test name → requests per second. */

@@ -8,21 +8,13 @@
  */
 import { Redis } from 'ioredis';
 import t from 'tap';
+import { seededRng } from '../../src/core/support/rng.js';
 import { requireTools, startRedisServer, startServer } from '../helpers/server.js';
 
 requireTools('redis-server', 'redis-cli', 'redis-benchmark');
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Floats in [0, 1) from the project's seeded generator. */
+const rng = (seed: number): (() => number) => seededRng(seed).float;
 
 const L = (s: string): Buffer => Buffer.from(s, 'latin1');
 const hex = (b: Buffer): string => b.toString('hex');

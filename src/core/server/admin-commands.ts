@@ -170,6 +170,8 @@ function info(ctx: ServerContext, _session: Session, args: readonly Buffer[]): R
   const c = ctx.config;
   const uptime = Math.floor((Date.now() - ctx.stats.startedAt) / 1000);
   const sessions = [...ctx.sessions()];
+  const memory = process.memoryUsage();
+  const store = ctx.machine.store.stats();
   const sections: Record<string, [string, string | number][]> = {
     server: [
       ['redis_version', REDIS_COMPAT_VERSION],
@@ -188,10 +190,10 @@ function info(ctx: ServerContext, _session: Session, args: readonly Buffer[]): R
       ['maxclients', c.maxclients],
     ],
     memory: [
-      ['used_memory', process.memoryUsage().heapUsed],
-      ['used_memory_rss', process.memoryUsage().rss],
-      ['bitraft_cached_values', ctx.machine.store.stats().cachedValues],
-      ['bitraft_cache_bytes', ctx.machine.store.stats().cacheBytes],
+      ['used_memory', memory.heapUsed],
+      ['used_memory_rss', memory.rss],
+      ['bitraft_cached_values', store.cachedValues],
+      ['bitraft_cache_bytes', store.cacheBytes],
     ],
     persistence: [
       ['loading', 0],
