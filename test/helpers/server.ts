@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, HOST, killPid, spawnChild, waitForOutput, type Child, type Exit } from '../../bench/procs.js';
+import { freePort, HOST, killPid, spawnChild, waitForOutput, type Child, type Exit } from './processes.js';
 import { repoRoot } from './cli.js';
 import { tmpDir } from './tmp-dir.js';
 
