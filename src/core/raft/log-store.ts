@@ -234,7 +234,8 @@ export interface DiskLogStoreOptions {
  *
  * Durability: `append` writes entries to the file at once but does not flush them, and
  * `setHardState`/`setConf` only record the values. `sync()` makes all of it durable (log
- * first, then the state file, written only when it changed). The caller must call `sync()`
+ * first, then the state file, written only when term, vote, membership or snapshot changed: the commit index alone
+ * is not worth a write). The caller must call `sync()`
  * before sending any message that depends on what it stored (Ready step 2).
  * `compact` and `applySnapshot` are durable when they return.
  *
@@ -256,7 +257,7 @@ export class DiskLogStore implements LogStorage {
   private hard: HardState = EMPTY_HARD_STATE;
   private conf: ConfState = EMPTY_CONF;
   private snap: SnapshotMeta = { index: 0, term: 0, conf: EMPTY_CONF };
-  /** The state as last written to the state file. */
+  /** `stateKey()` as last written to the state file. */
   private persisted: string;
   /** Appended entries not yet flushed. */
   private dirty = false;
@@ -273,7 +274,7 @@ export class DiskLogStore implements LogStorage {
       this.conf = state.conf;
       this.snap = state.snapshot;
     }
-    this.persisted = this.stateJson();
+    this.persisted = this.stateKey();
   }
 
   /**
@@ -373,10 +374,20 @@ export class DiskLogStore implements LogStorage {
   }
 
   private saveState(): void {
+    const key = this.stateKey();
+    if (key === this.persisted) return;
     const json = this.stateJson();
-    if (json === this.persisted) return;
     this.io(() => writeStateFile(this.dir, json));
-    this.persisted = json;
+    this.persisted = key;
+  }
+
+  /**
+   * What must be durable: everything in the state file but the commit index. Raft's
+   * commit index is volatile (a restarted node learns it again from the leader), so a
+   * commit change alone costs no write; it is saved whenever the file is written anyway.
+   */
+  private stateKey(): string {
+    return JSON.stringify([this.hard.term, this.hard.vote, this.conf, this.snap]);
   }
 
   initialState(): { hardState: HardState; conf: ConfState } {
@@ -468,9 +479,14 @@ export class DiskLogStore implements LogStorage {
     this.size = pos;
   }
 
-  /** Makes appended entries durable, then the hard state and membership. */
-  sync(): void {
-    if (this.dirty) {
+  /**
+   * Makes appended entries durable, then the hard state and membership. With
+   * `entries = false` the entries are left to the operating system (lower durability
+   * levels; a later full `sync` flushes them) while term, vote and membership are still
+   * written durably.
+   */
+  sync(entries = true): void {
+    if (entries && this.dirty) {
       this.io(() => fs.fdatasyncSync(this.fd));
       this.dirty = false;
     }

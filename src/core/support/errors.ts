@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'NOT_LEADER'
   | 'DROPPED'
-  | 'UNKNOWN_OUTCOME';
+  | 'UNKNOWN_OUTCOME'
+  | 'TIMEOUT';
 
 /** Base class of every domain error: a stable `code`, a readable message and an optional `cause`. */
 export class BitraftError extends Error {
