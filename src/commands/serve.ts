@@ -1,18 +1,25 @@
 import { Command, Flags } from '@oclif/core';
 import { describeError } from '../core/cli/index.js';
-import { DEFAULT_CONFIG, parseAddress, startNode, streamLogger, type Durability, type ServerConfig } from '../core/server/index.js';
+import { DEFAULT_CONFIG, formatAddress, parseAddress, startNode, streamLogger, type Durability, type ServerConfig } from '../core/server/index.js';
+import { BitraftError } from '../core/support/errors.js';
 
 /** `bitraft serve`: runs a node. */
 export default class Serve extends Command {
   static override summary = 'Run a bitraft node: a Redis-protocol server over a Bitcask data directory.';
   static override description = `Serves the Redis protocol on --bind, so redis-cli, redis-benchmark and any Redis client work against it. All state lives in --dir. Logs one line per notable event to stderr. SIGINT, SIGTERM and the SHUTDOWN command stop it cleanly: pending replies are sent, data is flushed and fsynced, the directory's lock is released.
 
-Durability: "high" acknowledges a write only once it is fsynced (writes arriving together share one fsync); "medium" fsyncs at most once a second; "low" leaves flushing to the operating system.`;
+Every node is a member of a Raft cluster. Without --join and without cluster state in --dir, it starts a new one-node cluster; others join it with --join (or the cluster is told with RAFTADDPEER / "bitraft join"). A node's id is its --advertise address. Followers forward writes to the leader (--redirect changes that); "-ERR leader not known" answers commands while no leader is elected, and no command waits longer than --request-timeout.
+
+Durability: "high" acknowledges a write only once its log entry is fsynced on a majority of nodes (writes arriving together share one fsync); "medium" fsyncs the log once a second; "low" leaves flushing to the operating system.
+
+Consistency of reads: "high" (default) answers on the leader after confirming with a quorum that it still leads (linearizable; followers forward); "medium" answers on the leader from its lease, without a round trip; "low" answers on any node from its own state, possibly stale.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --dir /var/lib/bitraft --bind 0.0.0.0:4920',
     'BITRAFT_REQUIREPASS=secret <%= config.bin %> <%= command.id %> --durability medium',
+    '<%= config.bin %> <%= command.id %> --dir d2 --bind 127.0.0.1:4921 --join 127.0.0.1:4920',
+    '<%= config.bin %> <%= command.id %> --dir d3 --bind 0.0.0.0:4922 --advertise db3.example:4922 --join db1.example:4920 --redirect moved',
   ];
 
   static override flags = {
@@ -26,6 +33,13 @@ Durability: "high" acknowledges a write only once it is fsynced (writes arriving
     'max-value-size': Flags.integer({ summary: 'Largest value accepted, in bytes.', default: DEFAULT_CONFIG.maxValueSize, min: 0 }),
     'max-file-size': Flags.integer({ summary: 'Data files are rotated at this size, in bytes.', default: DEFAULT_CONFIG.maxFileSize, min: 64 }),
     'cache-size': Flags.integer({ summary: 'Bytes of recently written or read values kept in memory (0 disables).', default: DEFAULT_CONFIG.cacheSize, min: 0 }),
+    advertise: Flags.string({ summary: 'Address peers and clients are told to reach this node at (host:port; default: the bound address). It is the node\'s id in the cluster.' }),
+    join: Flags.string({ char: 'j', summary: 'On first start, join the cluster of this node (host:port) instead of starting a new one; ignored once the node has cluster state.' }),
+    consistency: Flags.option({ options: ['low', 'medium', 'high'] as const, summary: 'Which reads a node answers itself (see below).', default: DEFAULT_CONFIG.consistency })(),
+    redirect: Flags.option({ options: ['forward', 'try', 'moved'] as const, summary: 'What a follower does with writes and leader-only reads: forward them to the leader, or answer -TRY host:port or -MOVED 0 host:port.', default: DEFAULT_CONFIG.redirect })(),
+    'heartbeat-interval': Flags.integer({ summary: 'Milliseconds between a leader\'s heartbeats.', default: DEFAULT_CONFIG.heartbeatMs, min: 1 }),
+    'election-timeout': Flags.integer({ summary: 'Milliseconds without a leader before an election (randomised up to twice this). At least twice the heartbeat interval.', default: DEFAULT_CONFIG.electionMs, min: 2 }),
+    'request-timeout': Flags.integer({ summary: 'Milliseconds a command may wait for the cluster before it fails with a timeout error.', default: DEFAULT_CONFIG.requestTimeoutMs, min: 1 }),
   };
 
   async run(): Promise<void> {
@@ -47,7 +61,17 @@ Durability: "high" acknowledges a write only once it is fsynced (writes arriving
         maxValueSize: flags['max-value-size'],
         maxFileSize: flags['max-file-size'],
         cacheSize: flags['cache-size'],
+        advertise: flags.advertise === undefined ? undefined : formatAddress(parseAddress(flags.advertise)),
+        join: flags.join === undefined ? undefined : formatAddress(parseAddress(flags.join)),
+        consistency: flags.consistency,
+        redirect: flags.redirect,
+        heartbeatMs: flags['heartbeat-interval'],
+        electionMs: flags['election-timeout'],
+        requestTimeoutMs: flags['request-timeout'],
       };
+      if (config.electionMs < 2 * config.heartbeatMs) {
+        throw new BitraftError('INVALID_ARGUMENT', '--election-timeout must be at least twice --heartbeat-interval');
+      }
       node = await startNode(config, logger, this.config.version);
     } catch (err) {
       const { message, exit } = describeError(err);

@@ -4,3 +4,4 @@ export { KV_COMMANDS, arityOk, type KvCommand, type KvLimits } from './commands.
 export { unknownCommand, unknownSubcommand, wrongArity, SYNTAX_ERROR, NOT_AN_INTEGER } from './command-errors.js';
 export { globMatch, literalPrefix } from './glob.js';
 export { parseInteger } from './parse-int.js';
+export { encodeCommand, decodeCommand } from './command-codec.js';

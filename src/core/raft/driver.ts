@@ -2,7 +2,7 @@ import { BitraftError } from '../support/errors.js';
 import { silentLogger, type Logger } from '../support/logger.js';
 import type { RaftNode } from './node.js';
 import type { LogStorage } from './storage.js';
-import type { ConfChange, ConfState, DropReason, Entry, HardState, Message, NodeId, Ready, SnapshotMeta } from './types.js';
+import type { ConfChange, ConfState, DropReason, Entry, HardState, Message, NodeId, Ready, SnapshotMeta, SoftState } from './types.js';
 
 /** The core as the driver uses it (a `RaftNode`; tests may script one). */
 export type RaftCore = Pick<
@@ -11,7 +11,7 @@ export type RaftCore = Pick<
 >;
 
 /** The log storage the driver writes a Ready into; `sync` makes every write so far durable. */
-export interface DurableLog extends LogStorage {
+export interface DurableLog {
   append(entries: readonly Entry[]): void;
   setHardState(hs: HardState): void;
   setConf(conf: ConfState): void;
@@ -82,14 +82,31 @@ export class RaftDriver<R> {
   private again = false;
   private stopped = false;
   private appliedIndex = 0;
+  private readonly onSoftState: (ss: SoftState) => void;
 
-  constructor(opts: { core: RaftCore; log: DurableLog; fsm: StateMachine<R>; transport: Transport; ticker: Ticker; logger?: Logger }) {
+  /**
+   * `onSoftState` is told of every change of role or known leader, once the Ready that
+   * carries it is written (the new leader's first entries included). `applied` is the
+   * index the state machine held before a restart (as given to the core).
+   */
+  constructor(opts: {
+    core: RaftCore;
+    log: DurableLog;
+    fsm: StateMachine<R>;
+    transport: Transport;
+    ticker: Ticker;
+    logger?: Logger;
+    onSoftState?: (ss: SoftState) => void;
+    applied?: number;
+  }) {
     this.core = opts.core;
     this.log = opts.log;
     this.fsm = opts.fsm;
     this.transport = opts.transport;
     this.ticker = opts.ticker;
     this.logger = opts.logger ?? silentLogger;
+    this.onSoftState = opts.onSoftState ?? (() => {});
+    this.appliedIndex = opts.applied ?? 0;
   }
 
   /** The last index applied to the state machine by this driver. */
@@ -162,14 +179,19 @@ export class RaftDriver<R> {
     });
   }
 
-  /** Runs the Ready loop, or makes the running one look again. Callers check `stopped` first. */
+  /**
+   * Runs the Ready loop, or makes the running one look again. Callers check `stopped`
+   * first. The loop starts after the I/O events of this event-loop turn (`setImmediate`),
+   * so every request and message that arrived together goes into one Ready and one
+   * fsync (group commit) instead of one each.
+   */
   private kick(): void {
     if (this.busy) {
       this.again = true;
       return;
     }
     this.busy = true;
-    this.running = this.loop();
+    this.running = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.loop());
   }
 
   private async loop(): Promise<void> {
@@ -212,6 +234,7 @@ export class RaftDriver<R> {
     if (rd.hardState) this.log.setHardState(rd.hardState);
     if (rd.conf) this.log.setConf(rd.conf);
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState || rd.conf) await this.log.sync();
+    if (rd.softState) this.onSoftState(rd.softState);
     if (rd.messages.length > 0) this.transport.send(rd.messages);
     const results = new Map<number, R>();
     for (const e of rd.committed) {

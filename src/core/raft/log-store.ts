@@ -227,6 +227,8 @@ function writeStateFile(dir: string, json: string): void {
 export interface DiskLogStoreOptions {
   /** Where a cut torn tail is reported. */
   readonly logger?: Logger;
+  /** Whether `sync()` fsyncs appended entries (default true); see `sync`. */
+  readonly syncEntries?: boolean;
 }
 
 /**
@@ -247,6 +249,7 @@ export class DiskLogStore implements LogStorage {
   readonly dir: string;
   private readonly logPath: string;
   private readonly logger: Logger;
+  private readonly syncEntries: boolean;
   private fd: number;
   /** Bytes in the log file. */
   private size = 0;
@@ -264,8 +267,9 @@ export class DiskLogStore implements LogStorage {
   /** The I/O error that stopped writes. */
   private failure: unknown = undefined;
 
-  private constructor(dir: string, fd: number, logger: Logger, state: PersistedState | undefined) {
+  private constructor(dir: string, fd: number, logger: Logger, state: PersistedState | undefined, syncEntries: boolean) {
     this.dir = dir;
+    this.syncEntries = syncEntries;
     this.logPath = path.join(dir, LOG_FILE);
     this.fd = fd;
     this.logger = logger;
@@ -288,7 +292,7 @@ export class DiskLogStore implements LogStorage {
     const state = readStateFile(path.join(dir, STATE_FILE));
     const fd = fs.openSync(path.join(dir, LOG_FILE), fs.constants.O_RDWR | fs.constants.O_CREAT);
     try {
-      const store = new DiskLogStore(dir, fd, options.logger ?? silentLogger, state);
+      const store = new DiskLogStore(dir, fd, options.logger ?? silentLogger, state, options.syncEntries ?? true);
       store.load();
       return store;
     } catch (err) {
@@ -310,7 +314,7 @@ export class DiskLogStore implements LogStorage {
     s.append(bootstrapEntries(voters));
     s.setHardState({ term: 1, vote: '', commit: voters.length });
     s.setConf({ voters: [...voters], learners: [] });
-    s.sync();
+    s.sync(true);
     return s;
   }
 
@@ -481,13 +485,32 @@ export class DiskLogStore implements LogStorage {
 
   /**
    * Makes appended entries durable, then the hard state and membership. With
-   * `entries = false` the entries are left to the operating system (lower durability
-   * levels; a later full `sync` flushes them) while term, vote and membership are still
-   * written durably.
+   * `entries = false` (the default when opened with `syncEntries: false`) the entries are
+   * left to the operating system — lower durability levels; a later `sync(true)` flushes
+   * them — while term, vote and membership are still written durably.
    */
-  sync(entries = true): void {
+  sync(entries = this.syncEntries): void {
     if (entries && this.dirty) {
       this.io(() => fs.fdatasyncSync(this.fd));
+      this.dirty = false;
+    }
+    this.saveState();
+  }
+
+  /**
+   * `sync()` with the entries' fsync run on the threadpool, so the event loop keeps
+   * serving meanwhile — requests arriving during one fsync share the next (group
+   * commit). The caller must not write to the store until it resolves.
+   */
+  async syncAsync(entries = this.syncEntries): Promise<void> {
+    if (entries && this.dirty) {
+      if (this.failure !== undefined) this.io(() => {});
+      try {
+        await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+      } catch (err) {
+        this.failure = err;
+        throw err;
+      }
       this.dirty = false;
     }
     this.saveState();

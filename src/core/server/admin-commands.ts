@@ -5,6 +5,7 @@ import { arrayReply, bulkReply, errorReply, intReply, NULL_BULK, OK, simpleReply
 import type { Reply } from '../resp/types.js';
 import type { ServerContext } from './context.js';
 import { NO_REPLY } from './no-reply.js';
+import { RAFT_COMMANDS, raftInfo } from './raft-commands.js';
 import { WRONGPASS } from './reply-errors.js';
 import type { Session } from './session.js';
 
@@ -14,7 +15,7 @@ export interface AdminCommand {
   arity: number;
   /** Allowed before AUTH when a password is required. */
   noauth?: boolean;
-  exec: (ctx: ServerContext, session: Session, args: readonly Buffer[]) => Reply;
+  exec: (ctx: ServerContext, session: Session, args: readonly Buffer[]) => Reply | Promise<Reply>;
 }
 
 /** The version clients are told, so that they enable the Redis 7 features they know. */
@@ -209,6 +210,7 @@ function info(ctx: ServerContext, _session: Session, args: readonly Buffer[]): R
       ['role', 'master'],
       ['connected_slaves', 0],
     ],
+    raft: raftInfo(ctx),
     keyspace: ctx.machine.store.size > 0 ? [['db0', `keys=${ctx.machine.store.size},expires=0,avg_ttl=0`]] : [],
   };
   const asked = args.slice(1).map(lower);
@@ -242,6 +244,7 @@ function command(_ctx: ServerContext, _session: Session, args: readonly Buffer[]
 }
 
 const table: AdminCommand[] = [
+  ...RAFT_COMMANDS,
   { name: 'ping', arity: -1, noauth: true, exec: (_c, _s, a) => (a.length === 1 ? simpleReply('PONG') : a.length === 2 ? bulkReply(a[1]!) : errorReply("ERR wrong number of arguments for 'ping' command")) },
   { name: 'echo', arity: 2, exec: (_c, _s, a) => bulkReply(a[1]!) },
   {

@@ -1,3 +1,5 @@
+import type { Consistency } from '../cluster/raft-proposer.js';
+import type { RedirectMode } from '../cluster/leader-router.js';
 import { BitraftError } from '../support/errors.js';
 
 /** How a write is made durable before it is acknowledged. */
@@ -11,8 +13,9 @@ export interface ServerConfig {
   /** 0 picks a free port (tests); the bound port is reported once listening. */
   port: number;
   /**
-   * `high`: a write is acknowledged only once fsynced (writes of one event-loop turn
-   * share one fsync). `medium`: fsync at most every second. `low`: never fsync explicitly.
+   * `high`: a write is acknowledged only once its log entry is fsynced on a majority
+   * (writes arriving together share one fsync). `medium`: the log is fsynced once a
+   * second. `low`: never fsync entries explicitly.
    */
   durability: Durability;
   /** When set, clients must AUTH with it first. */
@@ -25,6 +28,20 @@ export interface ServerConfig {
   maxFileSize: number;
   /** Bytes of values kept in memory to spare disk reads; 0 disables the cache. */
   cacheSize: number;
+  /** The address peers and clients are told (`host:port`); by default the bound address. */
+  advertise?: string;
+  /** An existing cluster's node to join through on first start. */
+  join?: string;
+  /** Which reads a node answers itself (see `Consistency`). */
+  consistency: Consistency;
+  /** What a follower does with a command only the leader may answer. */
+  redirect: RedirectMode;
+  /** How often a leader sends heartbeats, in ms. */
+  heartbeatMs: number;
+  /** Base election timeout in ms (each election waits a random time between it and twice it). */
+  electionMs: number;
+  /** Longest a command may wait for the cluster (commit, read barrier, forwarding) before `-ERR … timed out`. */
+  requestTimeoutMs: number;
 }
 
 /** Defaults of every optional setting. */
@@ -38,6 +55,11 @@ export const DEFAULT_CONFIG: Omit<ServerConfig, 'dir'> = {
   maxValueSize: 512 << 20,
   maxFileSize: 256 << 20,
   cacheSize: 64 << 20,
+  consistency: 'high',
+  redirect: 'forward',
+  heartbeatMs: 100,
+  electionMs: 1000,
+  requestTimeoutMs: 10_000,
 };
 
 /**
@@ -51,4 +73,9 @@ export function parseAddress(addr: string): { host: string; port: number } {
     throw new BitraftError('INVALID_ARGUMENT', `invalid address ${JSON.stringify(addr)}: expected host:port`);
   }
   return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+/** Formats an address as `host:port` (`[host]:port` for IPv6), the form node ids take. */
+export function formatAddress(addr: { host: string; port: number }): string {
+  return addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
 }

@@ -1,3 +1,5 @@
+import type { Cluster } from '../cluster/cluster.js';
+import type { LeaderRouter } from '../cluster/leader-router.js';
 import type { KvMachine } from '../kv/index.js';
 import type { LevelLogger } from './log.js';
 import type { ServerConfig } from './config.js';
@@ -12,13 +14,17 @@ export interface ServerStats {
   rejectedConnections: number;
 }
 
-/** What command handlers may use: the node's config, state machine, write path and clients. */
+/** What command handlers may use: the node's config, state machine, write path, cluster and clients. */
 export interface ServerContext {
   readonly config: ServerConfig;
   /** bitraft's own version, shown by INFO. */
   readonly version: string;
   readonly machine: KvMachine;
   readonly proposer: Proposer;
+  /** This node's Raft membership (RAFT… commands). */
+  readonly cluster: Cluster;
+  /** Where commands only the leader may answer go from here. */
+  readonly router: Pick<LeaderRouter, 'route'>;
   readonly logger: LevelLogger;
   readonly stats: ServerStats;
   /** The port actually bound (differs from config.port when that was 0). */

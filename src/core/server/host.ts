@@ -1,28 +1,51 @@
+import os from 'node:os';
 import { Bitcask } from '../bitcask/index.js';
+import { Cluster } from '../cluster/cluster.js';
+import { Deadlines } from '../cluster/deadlines.js';
+import { joinCluster } from '../cluster/join.js';
+import { LeaderRouter } from '../cluster/leader-router.js';
+import { PeerTransport } from '../cluster/peer-transport.js';
+import { RaftProposer } from '../cluster/raft-proposer.js';
 import { KvMachine } from '../kv/index.js';
-import type { ServerConfig } from './config.js';
+import { formatAddress, type ServerConfig } from './config.js';
+import type { ServerContext } from './context.js';
 import type { LevelLogger } from './log.js';
-import { LocalProposer } from './proposer.js';
 import { RespServer } from './server.js';
 
 /** A running node. */
 export interface Node {
   /** The port clients connect to. */
   readonly port: number;
-  /** Stops the node cleanly: stop accepting, answer what is ready, fsync, release the lock. Idempotent. */
+  /** The node's id in the cluster: the address it advertises. */
+  readonly id: string;
+  /**
+   * Stops the node cleanly: a leader first hands leadership to another voter, then it
+   * stops accepting, answers what is ready, syncs, and releases the lock. Idempotent.
+   */
   stop(reason: string): Promise<void>;
   /** Resolves once the node has stopped (by `stop`, or by a client's SHUTDOWN). */
   readonly stopped: Promise<void>;
 }
 
+/** The address this node tells peers and clients: `--advertise`, else the bound address (a wildcard host becomes the host name). */
+function advertisedAddress(config: ServerConfig, port: number): string {
+  if (config.advertise) return config.advertise;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? os.hostname() : config.host;
+  return formatAddress({ host, port });
+}
+
 /**
- * The composition root: opens the data directory (Bitcask), builds the state machine,
- * the write path for the durability level and the RESP server, and starts listening.
- * If listening fails, the store is closed again before the error is raised.
+ * The composition root: opens the data directory (Bitcask), listens, then opens the
+ * node's Raft state under `<dir>/raft` (its id is the advertised address, known once
+ * the port is bound) and wires the state machine, peer transport, write/read paths and
+ * RESP server together. A node without Raft state bootstraps a one-node cluster, or
+ * with `join` asks that cluster to add it. If anything fails, what was opened is closed
+ * again before the error is raised.
  */
 export async function startNode(config: ServerConfig, logger: LevelLogger, version: string): Promise<Node> {
+  // The Raft log holds every write durably; the store is fsynced by the applied-index checkpoint.
   const store = await Bitcask.open(config.dir, {
-    sync: { high: 'none', medium: 'interval', low: 'none' }[config.durability] as 'none' | 'interval',
+    sync: 'none',
     maxKeySize: config.maxKeySize,
     maxValueSize: config.maxValueSize,
     maxFileSize: config.maxFileSize,
@@ -31,41 +54,90 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   });
   logger.info(`opened ${config.dir}: ${store.size} keys`);
   const machine = new KvMachine(store);
-  const proposer = new LocalProposer(machine, config.durability);
+  const transport = new PeerTransport({ password: config.requirepass, logger });
+  const deadlines = new Deadlines(config.requestTimeoutMs);
   let stopping: Promise<void> | undefined;
   let markStopped!: () => void;
   const stopped = new Promise<void>((resolve) => {
     markStopped = resolve;
   });
+  const late: { cluster?: Cluster; router?: LeaderRouter; proposer?: RaftProposer } = {};
+  const ctx: Omit<ServerContext, 'port' | 'sessions'> = {
+    config,
+    version,
+    machine,
+    logger,
+    stats: { startedAt: Date.now(), connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0 },
+    get cluster() {
+      return late.cluster!;
+    },
+    get router() {
+      return late.router!;
+    },
+    get proposer() {
+      return late.proposer!;
+    },
+    shutdown: (reason) => {
+      // Let the SHUTDOWN reply's connection close first; stop() waits for the rest.
+      setImmediate(() => void stop(reason));
+    },
+  };
+  const server = new RespServer(ctx);
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info(`shutting down: ${reason}`);
+      const cluster = late.cluster!;
+      if (cluster.isLeader && cluster.status().conf.voters.length > 1) {
+        const to = await cluster.transferLeadership(undefined, config.electionMs * 2).catch(() => undefined);
+        logger.info(to ? `handed leadership to ${to}` : 'could not hand leadership over; the others will elect a leader');
+      }
       await server.close();
+      await cluster.stop();
+      late.router!.close();
+      transport.close();
       await store.close();
       logger.info('stopped');
       markStopped();
     })();
     return stopping;
   };
-  const server = new RespServer({
-    config,
-    version,
-    machine,
-    proposer,
-    logger,
-    stats: { startedAt: Date.now(), connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0 },
-    shutdown: (reason) => {
-      // Let the SHUTDOWN reply's connection close first; stop() waits for the rest.
-      setImmediate(() => void stop(reason));
-    },
-  });
   let port: number;
   try {
     port = await server.listen(config.host, config.port);
+    const id = advertisedAddress(config, port);
+    const cluster = new Cluster({
+      dir: config.dir,
+      id,
+      durability: config.durability,
+      heartbeatMs: config.heartbeatMs,
+      electionMs: config.electionMs,
+      store,
+      machine,
+      transport,
+      logger,
+      join: config.join !== undefined,
+    });
+    late.cluster = cluster;
+    late.router = new LeaderRouter({
+      cluster,
+      mode: config.redirect,
+      password: config.requirepass,
+      timeoutMs: config.requestTimeoutMs,
+      leaderWaitMs: config.electionMs * 2,
+      logger,
+    });
+    late.proposer = new RaftProposer({ cluster, machine, router: late.router, consistency: config.consistency, deadlines });
   } catch (err) {
+    await server.close();
     await store.close();
     throw err;
   }
-  logger.info(`listening on ${config.host}:${port} (durability ${config.durability})`);
-  return { port, stop, stopped };
+  const cluster = late.cluster;
+  cluster.start();
+  logger.info(`listening on ${config.host}:${port} as ${cluster.id} (durability ${config.durability}, consistency ${config.consistency})`);
+  if (config.join !== undefined) {
+    if (cluster.hadState) logger.info(`--join ${config.join} ignored: this node already has cluster state`);
+    else void joinCluster({ target: config.join, self: cluster.id, password: config.requirepass, logger, stopped });
+  }
+  return { port, id: cluster.id, stop, stopped };
 }

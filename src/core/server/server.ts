@@ -14,11 +14,12 @@ export class RespServer {
   private nextId = 1;
 
   constructor(ctx: Omit<ServerContext, 'port' | 'sessions'>) {
-    const full: ServerContext = {
-      ...ctx,
-      port: () => this.port,
-      sessions: () => [...this.connections].map((c) => c.session),
-    };
+    // Inherits from `ctx` rather than copying it, so fields the host fills in once it
+    // listens (the cluster needs the bound port) are seen.
+    const full = Object.create(ctx, {
+      port: { value: () => this.port },
+      sessions: { value: () => [...this.connections].map((c) => c.session) },
+    }) as ServerContext;
     this.server = net.createServer((socket) => this.accept(socket, full));
     this.server.on('error', (err) => ctx.logger.error(`server error: ${err.message}`));
   }

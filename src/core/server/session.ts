@@ -12,9 +12,14 @@ export interface Session {
   /** Commands of this connection so far. */
   commands: number;
   lastCommand: string;
+  /**
+   * Set once the connection sent `RAFTFWD`: it is another node forwarding its clients'
+   * commands, so what it sends is answered here and never forwarded again.
+   */
+  forwarded: boolean;
 }
 
 /** A fresh session; `authenticated` when no password is required. */
 export function newSession(id: number, addr: string, now: number, passwordRequired: boolean): Session {
-  return { id, addr, createdAt: now, authenticated: !passwordRequired, closeAfterReplies: false, commands: 0, lastCommand: 'NULL' };
+  return { id, addr, createdAt: now, authenticated: !passwordRequired, closeAfterReplies: false, commands: 0, lastCommand: 'NULL', forwarded: false };
 }

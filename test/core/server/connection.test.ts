@@ -68,7 +68,7 @@ function heldProposer(machine: KvMachine) {
       held.push(d);
       return d.promise.then((override) => override ?? reply);
     },
-    durable: () => undefined,
+    read: (args, cmd) => machine.read(args, cmd),
   };
   return { proposer, held };
 }

@@ -4,6 +4,7 @@ import type { Reply } from '../../../src/core/resp/types.js';
 import { ADMIN_COMMANDS } from '../../../src/core/server/admin-commands.js';
 import { dispatch } from '../../../src/core/server/dispatch.js';
 import type { Proposer } from '../../../src/core/server/proposer.js';
+import type { KvMachine } from '../../../src/core/kv/index.js';
 import { BitraftError } from '../../../src/core/support/errors.js';
 import { deferred, err, makeServer, OK_, plain, type Deferred } from './server-fixture.js';
 
@@ -104,21 +105,22 @@ t.test('routing', async (t) => {
   t.strictSame(f.run(s, 'keys', '*'), ['a', 'b']);
 });
 
-/** A proposer that records what it is asked and answers as told. */
-function recordingProposer() {
+/** A proposer that records what it is asked and answers as told (reads: from the store, or `state.read`). */
+function recordingProposer(machine?: () => KvMachine) {
   const proposed: string[][] = [];
-  const state: { propose?: (args: readonly Buffer[]) => Reply | Promise<Reply>; durable?: () => Promise<void> | undefined; durableCalls: number } = { durableCalls: 0 };
+  const reads: string[][] = [];
+  const state: { propose?: (args: readonly Buffer[]) => Reply | Promise<Reply>; read?: (args: readonly Buffer[]) => Reply | Promise<Reply> } = {};
   const proposer: Proposer = {
     propose: (args) => {
       proposed.push(args.map((a) => a.toString('latin1')));
       return state.propose ? state.propose(args) : OK_AS_REPLY;
     },
-    durable: () => {
-      state.durableCalls++;
-      return state.durable?.();
+    read: (args, cmd) => {
+      reads.push(args.map((a) => a.toString('latin1')));
+      return state.read ? state.read(args) : machine!().read(args, cmd);
     },
   };
-  return { proposer, proposed, state };
+  return { proposer, proposed, reads, state };
 }
 const OK_AS_REPLY: Reply = { type: 'simple', value: 'OK' };
 
@@ -144,59 +146,36 @@ t.test('writes go to the proposer only once checked', async (t) => {
   t.strictSame(plain(await r), 3);
 });
 
-t.test('reads wait for durability only when the proposer says writes are unsynced', async (t) => {
-  const rec = recordingProposer();
-  const f = await makeServer(t, { proposer: () => rec.proposer });
+t.test('reads go to the read path of the proposer once checked, and its promise is returned as is', async (t) => {
+  let machine!: KvMachine;
+  const rec = recordingProposer(() => machine);
+  const f = await makeServer(t, { proposer: (m) => ((machine = m), rec.proposer) });
   const s = f.session();
   f.kv.run('set', 'k', 'old');
-  t.strictSame(f.run(s, 'get', 'k'), 'old', 'durable() undefined: answered at once');
-  t.equal(rec.state.durableCalls, 1);
-  let pending: Deferred<void> = deferred<void>();
-  rec.state.durable = () => pending.promise;
-  const r = f.dispatch(s, 'get', 'k');
+  t.strictSame(f.run(s, 'get', 'k'), 'old');
+  t.strictSame(rec.reads, [['get', 'k']]);
+  t.strictSame(f.run(s, 'get'), err("ERR wrong number of arguments for 'get' command"), 'refused reads never reach it');
+  t.equal(rec.reads.length, 1);
+  const pending = deferred<Reply>();
+  rec.state.read = () => pending.promise;
+  const r = f.dispatch(s, 'mget', 'k');
   t.ok(r instanceof Promise);
-  f.kv.run('set', 'k', 'new');
-  let done = false;
-  void (r as Promise<Reply>).then(() => (done = true));
-  await new Promise((res) => setImmediate(res));
-  t.equal(done, false, 'still waiting');
-  pending.resolve();
-  t.strictSame(plain(await r), 'old', 'the value read when the command ran, not after');
-  pending = deferred<void>();
-  const failing = f.dispatch(s, 'mget', 'k', 'x');
-  pending.reject(new BitraftError('IO', 'fsync failed'));
-  t.strictSame(plain(await failing), err('ERR fsync failed'), 'a failed wait is an error reply');
-  pending = deferred<void>();
-  const failing2 = f.dispatch(s, 'exists', 'k');
-  pending.reject(new Error('oops'));
-  t.strictSame(plain(await failing2), err('ERR internal error: oops'));
-  t.strictSame(f.run(s, 'get'), err("ERR wrong number of arguments for 'get' command"), 'refused reads do not wait');
-  t.strictSame(f.run(s, 'ping'), { simple: 'PONG' }, 'admin commands do not wait');
+  pending.resolve({ type: 'bulk', value: Buffer.from('later') });
+  t.strictSame(plain(await r), 'later');
+  t.strictSame(f.run(s, 'ping'), { simple: 'PONG' }, 'admin commands do not go through it');
 });
 
-t.test('with the LocalProposer at durability high', async (t) => {
-  const f = await makeServer(t, { config: { durability: 'high' } });
+t.test('RAFTFWD runs the wrapped command here and marks the connection as a forwarding node', async (t) => {
+  const f = await makeServer(t);
   const s = f.session();
-  t.strictSame(f.run(s, 'get', 'k'), null, 'nothing unsynced: at once');
-  const w = f.dispatch(s, 'set', 'k', 'v');
-  const r = f.dispatch(s, 'get', 'k');
-  t.ok(w instanceof Promise, 'the write waits for its fsync');
-  t.ok(r instanceof Promise, 'so does a read that could see it');
-  t.strictSame(plain(await w), OK_);
-  t.strictSame(plain(await r), 'v');
-  t.strictSame(f.run(s, 'get', 'k'), 'v', 'once synced, reads answer at once');
-  t.strictSame(f.run(s, 'ping'), { simple: 'PONG' });
+  t.strictSame(f.run(s, 'RAFTFWD'), err("ERR wrong number of arguments for 'raftfwd' command"));
+  t.equal(s.forwarded, false);
+  t.strictSame(f.run(s, 'RAFTFWD', 'set', 'k', 'v'), OK_);
+  t.equal(s.forwarded, true);
+  t.strictSame(f.run(s, 'raftfwd', 'GET', 'k'), 'v');
+  const locked = await makeServer(t, { config: { requirepass: 'pw' } });
+  t.strictSame(locked.run(locked.session(), 'RAFTFWD', 'get', 'k'), err('NOAUTH Authentication required.'), 'only for authenticated peers');
 });
-
-for (const durability of ['low', 'medium'] as const) {
-  t.test(`with the LocalProposer at durability ${durability} nothing waits`, async (t) => {
-    const f = await makeServer(t, { config: { durability } });
-    const s = f.session();
-    t.strictSame(f.run(s, 'set', 'k', 'v'), OK_);
-    t.strictSame(f.run(s, 'get', 'k'), 'v');
-    t.equal(f.kv.store.hasUnsyncedWrites, true);
-  });
-}
 
 t.test('dispatch never throws: a failure is logged and answered', async (t) => {
   const rec = recordingProposer();

@@ -5,7 +5,9 @@ import { DEFAULT_CONFIG, type ServerConfig } from '../../../src/core/server/conf
 import type { ServerContext, ServerStats } from '../../../src/core/server/context.js';
 import { dispatch } from '../../../src/core/server/dispatch.js';
 import { streamLogger } from '../../../src/core/server/log.js';
-import { LocalProposer, type Proposer } from '../../../src/core/server/proposer.js';
+import type { Proposer } from '../../../src/core/server/proposer.js';
+import { Cluster } from '../../../src/core/cluster/cluster.js';
+import { LeaderRouter } from '../../../src/core/cluster/leader-router.js';
 import { newSession, type Session } from '../../../src/core/server/session.js';
 import { argv, openKv, plain, type KvFixture, type Plain } from '../kv/kv-fixture.js';
 
@@ -38,27 +40,56 @@ export interface ServerFixture {
 export interface ServerFixtureOptions {
   config?: Partial<ServerConfig>;
   bitcask?: BitcaskOptions;
-  /** Builds the proposer; a LocalProposer at the config's durability by default. */
+  /** Builds the proposer; `directProposer` by default. */
   proposer?: (machine: KvMachine, config: ServerConfig) => Proposer;
   version?: string;
 }
 
 type Teardown = { teardown(fn: () => void | Promise<void>): void };
 
-/** A ServerContext built by hand: KvMachine over a temp Bitcask, a LocalProposer, a logger into an array. */
+/**
+ * A proposer for tests of the server alone: applies writes and runs reads at once, as a
+ * single node whose log needs no wait would.
+ */
+export function directProposer(machine: KvMachine): Proposer {
+  return { propose: (args) => machine.apply(args), read: (args, cmd) => machine.read(args, cmd) };
+}
+
+/**
+ * A ServerContext built by hand: KvMachine over a temp Bitcask, a direct proposer, a
+ * real one-node cluster (leading; its messages go nowhere), a logger into an array.
+ */
 export async function makeServer(t: Teardown, opts: ServerFixtureOptions = {}): Promise<ServerFixture> {
   const kv = await openKv(t, opts.bitcask);
   const config: ServerConfig = { ...DEFAULT_CONFIG, dir: kv.dir, port: 0, durability: 'low', ...opts.config };
   const logs: string[] = [];
   const shutdowns: string[] = [];
   const sessions: Session[] = [];
+  const logger = streamLogger('debug', { write: (s: string) => logs.push(s) });
+  const cluster = new Cluster({
+    dir: kv.dir,
+    id: `127.0.0.1:${FAKE_PORT}`,
+    durability: config.durability,
+    heartbeatMs: 10,
+    electionMs: 100,
+    store: kv.store,
+    machine: kv.machine,
+    transport: { send: () => {} },
+    logger,
+    join: false,
+  });
+  cluster.start();
+  t.teardown(() => cluster.stop());
+  await cluster.waitForLeader(5000);
   const stats: ServerStats = { startedAt: Date.now(), connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0 };
   const ctx: ServerContext = {
     config,
     version: opts.version ?? '9.9.9-test',
     machine: kv.machine,
-    proposer: opts.proposer ? opts.proposer(kv.machine, config) : new LocalProposer(kv.machine, config.durability),
-    logger: streamLogger('debug', { write: (s: string) => logs.push(s) }),
+    proposer: opts.proposer ? opts.proposer(kv.machine, config) : directProposer(kv.machine),
+    cluster,
+    router: new LeaderRouter({ cluster, mode: config.redirect, timeoutMs: 1000, leaderWaitMs: 10, logger }),
+    logger,
     stats,
     port: () => FAKE_PORT,
     sessions: () => sessions,

@@ -1,0 +1,308 @@
+import path from 'node:path';
+import type { Bitcask } from '../bitcask/index.js';
+import type { KvMachine } from '../kv/index.js';
+import { DiskLogStore } from '../raft/log-store.js';
+import { RaftDriver, type Transport } from '../raft/driver.js';
+import { RaftNode, type RaftStatus } from '../raft/node.js';
+import type { ConfChange, Message, NodeId, SoftState } from '../raft/types.js';
+import type { Reply } from '../resp/types.js';
+import type { Durability } from '../server/config.js';
+import type { LevelLogger } from '../server/log.js';
+import { BitraftError } from '../support/errors.js';
+import { cryptoRng, type Rng } from '../support/rng.js';
+import { AppliedCheckpoint, readAppliedIndex, writeAppliedIndex } from './applied-index.js';
+import { intervalTicker } from './interval-ticker.js';
+import { KvStateMachine } from './kv-state-machine.js';
+
+/** The Raft directory inside a node's data directory. */
+export const RAFT_DIR = 'raft';
+
+/** Settings of a `Cluster`. */
+export interface ClusterOptions {
+  /** The node's data directory; Raft's files live in its `raft` subdirectory. */
+  dir: string;
+  /** This node's id: the address peers and clients reach it at (`host:port`). */
+  id: NodeId;
+  /**
+   * `high`: entries are fsynced before anything depending on them is sent (a write is
+   * acknowledged once fsynced on a majority); `medium`: entries are fsynced once a
+   * second; `low`: left to the operating system. Term, vote and membership are always fsynced.
+   */
+  durability: Durability;
+  heartbeatMs: number;
+  /** Base election timeout; each election waits a random time in [electionMs, 2·electionMs). */
+  electionMs: number;
+  store: Bitcask;
+  machine: KvMachine;
+  transport: Transport;
+  logger: LevelLogger;
+  /** Whether the node joins an existing cluster (only matters when it has no state yet). */
+  join: boolean;
+  /** How often the applied index is saved (default 1000 ms). */
+  checkpointMs?: number;
+  rng?: Rng;
+}
+
+/** How a RAFTSTATE-style role is spelled for users. */
+const ROLE_NAMES = { follower: 'Follower', 'pre-candidate': 'Candidate', candidate: 'Candidate', leader: 'Leader' } as const;
+
+/**
+ * One node's membership in a Raft cluster: the durable log under `<dir>/raft`, the Raft
+ * core and its driver, the key/value state machine with its applied-index checkpoint,
+ * and the membership operations built on them. A directory without Raft state starts as
+ * the single voter of a new cluster — unless it is joining one, in which case it waits,
+ * empty, for a leader to add it and replicate the log.
+ */
+export class Cluster {
+  readonly id: NodeId;
+  readonly driver: RaftDriver<Reply>;
+  /** Whether the node had cluster state when it opened (`--join` is ignored then). */
+  readonly hadState: boolean;
+  private readonly core: RaftNode;
+  private readonly log: DiskLogStore;
+  private readonly checkpoint: AppliedCheckpoint;
+  private readonly opts: ClusterOptions;
+  private readonly logger: LevelLogger;
+  private readonly syncTimer: NodeJS.Timeout | undefined;
+  private soft: SoftState = { role: 'follower', leader: undefined };
+  /** Each returns true once it is done (and is then forgotten). */
+  private leaderWaiters: (() => boolean)[] = [];
+  private stopping: Promise<void> | undefined;
+
+  /** Opens (or creates) the Raft state of `opts.dir`. Synchronous: nothing runs until `start`. */
+  constructor(opts: ClusterOptions) {
+    this.opts = opts;
+    this.id = opts.id;
+    this.logger = opts.logger;
+    const raftDir = path.join(opts.dir, RAFT_DIR);
+    const logOptions = { logger: opts.logger, syncEntries: opts.durability === 'high' };
+    let log = DiskLogStore.open(raftDir, logOptions);
+    this.hadState = log.lastIndex() > 0 || log.snapshot().index > 0;
+    if (!this.hadState && !opts.join) {
+      log.close();
+      log = DiskLogStore.bootstrap(raftDir, [opts.id], logOptions);
+      writeAppliedIndex(raftDir, 1);
+      opts.logger.info(`raft: started a new single-node cluster as ${opts.id}`);
+    } else if (this.hadState) {
+      adoptAddress(log, opts.id, opts.logger);
+    }
+    this.log = log;
+    const saved = Math.min(readAppliedIndex(raftDir, opts.logger), log.lastIndex());
+    const hs = log.initialState().hardState;
+    // The commit index is saved lazily; what the store applied was committed.
+    if (saved > hs.commit) log.setHardState({ ...hs, commit: saved });
+    const ticks = Math.max(2, Math.round(opts.electionMs / opts.heartbeatMs));
+    this.core = new RaftNode({ id: opts.id, storage: log, rng: opts.rng ?? cryptoRng, electionTicks: ticks, heartbeatTicks: 1, applied: saved });
+    this.driver = new RaftDriver<Reply>({
+      core: this.core,
+      log: {
+        append: (entries) => log.append(entries),
+        setHardState: (hs) => log.setHardState(hs),
+        setConf: (conf) => log.setConf(conf),
+        applySnapshot: (meta) => log.applySnapshot(meta),
+        sync: () => log.syncAsync(),
+      },
+      fsm: new KvStateMachine(opts.machine),
+      transport: opts.transport,
+      ticker: intervalTicker(opts.heartbeatMs),
+      logger: opts.logger,
+      applied: saved,
+      onSoftState: (ss) => this.onSoftState(ss),
+    });
+    this.checkpoint = new AppliedCheckpoint(
+      { dir: raftDir, store: opts.store, applied: () => this.driver.applied, logger: opts.logger, intervalMs: opts.checkpointMs ?? 1000 },
+      saved,
+    );
+    if (opts.durability === 'medium') {
+      this.syncTimer = setInterval(() => {
+        try {
+          log.sync(true);
+        } catch (err) {
+          opts.logger.warn(`raft: fsync of the log failed: ${(err as Error).message}`);
+        }
+      }, 1000);
+      this.syncTimer.unref();
+    }
+  }
+
+  /** Starts ticking, applying and (as the only voter of a new cluster) leading. */
+  start(): void {
+    this.driver.start();
+    this.checkpoint.start();
+    const conf = this.core.status().conf;
+    if (conf.voters.length === 1 && conf.voters[0] === this.id) this.driver.campaign();
+  }
+
+  /** The node's Raft state now. */
+  status(): RaftStatus {
+    return this.core.status();
+  }
+
+  /** The role as RAFTSTATE shows it: `Leader`, `Follower`, `Candidate` or `Shutdown`. */
+  get roleName(): string {
+    return this.stopping || this.driver.isStopped ? 'Shutdown' : ROLE_NAMES[this.core.role];
+  }
+
+  /** Whether this node leads now. */
+  get isLeader(): boolean {
+    return this.core.role === 'leader' && !this.driver.isStopped;
+  }
+
+  /** The leader this node knows of (itself when leading), or undefined. */
+  get leader(): NodeId | undefined {
+    return this.driver.isStopped ? undefined : this.core.leader;
+  }
+
+  /** Hands messages from a peer to the core. */
+  receive(messages: readonly Message[]): void {
+    for (const m of messages) if (m.to === this.id) this.driver.receive(m);
+  }
+
+  /**
+   * Resolves with the leader once one other than `except` is known, or with undefined
+   * after `ms` (or when the node stops).
+   */
+  waitForLeader(ms: number, except?: NodeId): Promise<NodeId | undefined> {
+    const found = (): NodeId | undefined => {
+      const leader = this.leader;
+      return leader === except ? undefined : leader;
+    };
+    if (found() !== undefined) return Promise.resolve(found());
+    return new Promise((resolve) => {
+      const waiter = (): boolean => {
+        if (found() === undefined && !this.driver.isStopped) return false;
+        clearTimeout(timer);
+        resolve(found());
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.leaderWaiters = this.leaderWaiters.filter((w) => w !== waiter);
+        resolve(found());
+      }, ms);
+      timer.unref();
+      this.leaderWaiters.push(waiter);
+    });
+  }
+
+  /**
+   * Adds `addr` as a voter (run on the leader): first as a learner, then — once it has
+   * caught up with the log as it was when it was added, within `catchUpMs` — promoted,
+   * so a new node never counts towards the quorum before it holds the log. Idempotent:
+   * an existing voter is left alone, an existing learner is promoted.
+   */
+  async addPeer(addr: NodeId, catchUpMs: number): Promise<void> {
+    let conf = this.status().conf;
+    if (conf.voters.includes(addr)) return;
+    if (!conf.learners.includes(addr)) {
+      await this.changeConf({ op: 'add-learner', node: addr, context: addr });
+      this.logger.info(`raft: added ${addr} as a learner`);
+    }
+    const target = this.status().commit;
+    const deadline = Date.now() + catchUpMs;
+    for (;;) {
+      const st = this.status();
+      if (st.role !== 'leader') throw new BitraftError('NOT_LEADER', 'leadership was lost while adding the node');
+      const match = st.progress[addr]?.match ?? 0;
+      if (match >= target) break;
+      if (Date.now() > deadline) {
+        throw new BitraftError('TIMEOUT', `${addr} did not catch up with the log within ${catchUpMs} ms (at ${match} of ${target}); it stays a learner, retry to promote it`);
+      }
+      await sleep(Math.min(50, this.opts.heartbeatMs));
+    }
+    conf = this.status().conf;
+    if (conf.learners.includes(addr)) await this.changeConf({ op: 'promote', node: addr });
+    this.logger.info(`raft: ${addr} is a voter`);
+  }
+
+  /** Removes `addr` from the cluster (run on the leader); resolves once committed. */
+  async removePeer(addr: NodeId): Promise<void> {
+    const conf = this.status().conf;
+    if (!conf.voters.includes(addr) && !conf.learners.includes(addr)) {
+      throw new BitraftError('NOT_FOUND', `${addr} is not a member of the cluster`);
+    }
+    await this.changeConf({ op: 'remove', node: addr });
+    this.logger.info(`raft: removed ${addr}`);
+  }
+
+  /**
+   * Hands leadership to `to` (by default the voter with the most of the log) and waits
+   * up to `ms` for this node to stop leading. Resolves with the new leader, or undefined
+   * when there is no other voter or the transfer did not happen in time.
+   */
+  async transferLeadership(to: NodeId | undefined, ms: number): Promise<NodeId | undefined> {
+    const st = this.status();
+    if (st.role !== 'leader') throw new BitraftError('NOT_LEADER', 'only the leader can transfer leadership');
+    const candidates = st.conf.voters.filter((v) => v !== this.id);
+    const target = to ?? candidates.sort((a, b) => (st.progress[b]?.match ?? 0) - (st.progress[a]?.match ?? 0))[0];
+    if (target === undefined) return undefined;
+    if (!candidates.includes(target)) throw new BitraftError('INVALID_ARGUMENT', `${target} is not a voter of the cluster`);
+    this.driver.transferLeadership(target);
+    const deadline = Date.now() + ms;
+    while (this.core.role === 'leader' && Date.now() < deadline) await sleep(10);
+    return this.core.role === 'leader' ? undefined : this.core.leader;
+  }
+
+  /** Stops the node: no more ticks or messages, pending requests fail with `CLOSED`, the log is synced and closed, the applied index saved. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearInterval(this.syncTimer);
+      await this.driver.stop();
+      await this.checkpoint.stop();
+      try {
+        this.log.sync(true);
+      } finally {
+        this.log.close();
+      }
+      this.leaderWaiters = this.leaderWaiters.filter((w) => !w());
+    })();
+    return this.stopping;
+  }
+
+  private async changeConf(cc: ConfChange): Promise<void> {
+    // One change at a time: wait out another one in progress, briefly.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.driver.proposeConfChange(cc);
+        return;
+      } catch (err) {
+        if (!(err instanceof BitraftError) || err.code !== 'DROPPED' || !err.message.includes('conf-pending') || attempt >= 50) throw err;
+        await sleep(100);
+      }
+    }
+  }
+
+  private onSoftState(ss: SoftState): void {
+    const prev = this.soft;
+    this.soft = ss;
+    if (ss.role !== prev.role) {
+      const term = this.core.term;
+      if (ss.role === 'leader') this.logger.info(`raft: became the leader at term ${term}`);
+      else if (prev.role === 'leader') this.logger.info(`raft: stepped down at term ${term}`);
+    }
+    if (ss.leader !== prev.leader && ss.leader !== undefined && ss.leader !== this.id) this.logger.info(`raft: the leader is ${ss.leader}`);
+    this.leaderWaiters = this.leaderWaiters.filter((w) => !w());
+  }
+}
+
+/**
+ * A one-node cluster whose address changed since it last ran (a new port): its only
+ * voter is renamed to the new address. Nobody else holds its log, so this cannot split
+ * a cluster; a node with peers must keep its address (or be removed and added again).
+ */
+function adoptAddress(log: DiskLogStore, id: NodeId, logger: LevelLogger): void {
+  const conf = log.initialState().conf;
+  if (conf.voters.includes(id) || conf.learners.includes(id)) return;
+  if (conf.voters.length === 1 && conf.learners.length === 0) {
+    logger.warn(`raft: this single-node cluster was ${conf.voters[0]}; it is now ${id}`);
+    log.setConf({ voters: [id], learners: [] });
+    const hs = log.initialState().hardState;
+    log.setHardState({ ...hs, vote: hs.vote === conf.voters[0] ? id : hs.vote });
+    log.sync();
+    return;
+  }
+  logger.warn(`raft: ${id} is not a member of this directory's cluster (${[...conf.voters, ...conf.learners].join(', ') || 'none'}); waiting to be added`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,98 @@
+import { errorReply } from '../resp/replies.js';
+import type { Reply } from '../resp/types.js';
+import type { NodeId } from '../raft/types.js';
+import { parseAddress } from '../server/config.js';
+import { replyForError } from '../server/reply-errors.js';
+import type { Logger } from '../support/logger.js';
+import { RespClient } from './resp-client.js';
+
+/** What a node that does not lead does with a command only the leader may answer. */
+export type RedirectMode = 'forward' | 'try' | 'moved';
+
+/** The internal command a follower wraps forwarded commands in. */
+export const FORWARD_COMMAND = 'RAFTFWD';
+
+/** `-ERR leader not known`: no leader is known (an election is under way, or no quorum). */
+export const LEADER_NOT_KNOWN: Reply = errorReply('ERR leader not known');
+
+/** A forwarded command reached a node that no longer leads. */
+export const NOT_LEADER_ANY_MORE: Reply = errorReply('ERR not the leader any more; retry');
+
+/** What the router needs to know about the cluster. */
+export interface LeaderView {
+  readonly id: NodeId;
+  readonly leader: NodeId | undefined;
+  waitForLeader(ms: number, except?: NodeId): Promise<NodeId | undefined>;
+}
+
+/** Settings of a `LeaderRouter`. */
+export interface LeaderRouterOptions {
+  cluster: LeaderView;
+  mode: RedirectMode;
+  /** Sent with AUTH to the leader when the cluster requires a password. */
+  password?: string;
+  /** How long a forwarded command may take. */
+  timeoutMs: number;
+  /** How long to wait for a leader to be elected before answering `LEADER_NOT_KNOWN`. */
+  leaderWaitMs: number;
+  logger: Logger;
+}
+
+/**
+ * Answers, on a node that does not lead, a command that only the leader may answer: by
+ * forwarding it to the leader over one pipelined connection and relaying its reply
+ * (`forward`, the default), or by telling the client where the leader is (`-TRY host:port`
+ * as the Go bitraft did, or `-MOVED 0 host:port`, which `redis-cli -c` and cluster
+ * clients follow). While no leader is known it waits up to `leaderWaitMs` for an
+ * election, then answers `-ERR leader not known`. Commands that were themselves
+ * forwarded are never forwarded again (no loops while nodes disagree on the leader).
+ */
+export class LeaderRouter {
+  private readonly opts: LeaderRouterOptions;
+  private readonly clients = new Map<NodeId, RespClient>();
+
+  constructor(opts: LeaderRouterOptions) {
+    this.opts = opts;
+  }
+
+  /**
+   * Sends `args` where the leader can answer them; `forwarded` marks a command that
+   * already was. `local` answers it here, for when this node is elected while waiting.
+   */
+  route(args: readonly Buffer[], forwarded: boolean, local: () => Reply | Promise<Reply>): Reply | Promise<Reply> {
+    if (forwarded) return NOT_LEADER_ANY_MORE;
+    const { cluster } = this.opts;
+    const leader = cluster.leader;
+    if (leader !== undefined && leader !== cluster.id) return this.toLeader(leader, args);
+    // No leader, or this node is handing leadership over: wait for the next one.
+    return cluster.waitForLeader(this.opts.leaderWaitMs, leader).then((found) => {
+      if (found === undefined) return LEADER_NOT_KNOWN;
+      if (found === this.opts.cluster.id) return local();
+      return this.toLeader(found, args);
+    });
+  }
+
+  /** Closes every connection to a leader. */
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  private toLeader(leader: NodeId, args: readonly Buffer[]): Reply | Promise<Reply> {
+    if (this.opts.mode === 'try') return errorReply(`TRY ${leader}`);
+    if (this.opts.mode === 'moved') return errorReply(`MOVED 0 ${leader}`);
+    return this.client(leader)
+      .call([FORWARD_COMMAND, ...args], this.opts.timeoutMs)
+      .catch((err: unknown) => replyForError(err));
+  }
+
+  private client(leader: NodeId): RespClient {
+    let c = this.clients.get(leader);
+    if (!c) {
+      const { host, port } = parseAddress(leader);
+      c = new RespClient({ host, port, password: this.opts.password, logger: this.opts.logger, name: `leader ${leader}` });
+      this.clients.set(leader, c);
+    }
+    return c;
+  }
+}

@@ -1,0 +1,86 @@
+import { encodeCommand, type KvCommand, type KvMachine } from '../kv/index.js';
+import type { Reply } from '../resp/types.js';
+import type { Proposer } from '../server/proposer.js';
+import { replyForError } from '../server/reply-errors.js';
+import type { Session } from '../server/session.js';
+import { DroppedError } from '../raft/driver.js';
+import type { Cluster } from './cluster.js';
+import type { Deadlines } from './deadlines.js';
+import type { LeaderRouter } from './leader-router.js';
+
+/**
+ * Which reads a node answers itself. `low`: every node, from its own state (may be
+ * stale). `medium`: only the leader, from its state while it holds its lease (no
+ * round trip; stale only if clocks run at very different rates). `high`: only the
+ * leader, after confirming with a quorum that it still leads (ReadIndex), so a read
+ * never returns stale data; reads arriving together share one confirmation.
+ */
+export type Consistency = 'low' | 'medium' | 'high';
+
+/** Settings of a `RaftProposer`. */
+export interface RaftProposerOptions {
+  cluster: Pick<Cluster, 'isLeader' | 'driver'>;
+  machine: KvMachine;
+  router: Pick<LeaderRouter, 'route'>;
+  consistency: Consistency;
+  /** Bounds every write and read barrier (`-ERR … timed out`). */
+  deadlines: Deadlines;
+}
+
+/**
+ * The write and read paths of a cluster node. On the leader a write is proposed to the
+ * Raft log and answered with its reply once committed (fsynced on a majority) and
+ * applied here; a read waits for the barrier its consistency level needs. Elsewhere
+ * both go to the router (forwarded to the leader, or redirected). A proposal the core
+ * refuses because leadership moved is routed again, which is safe: it never entered
+ * the log. Every request ends within the deadline.
+ */
+export class RaftProposer implements Proposer {
+  private readonly opts: RaftProposerOptions;
+  private readonly mode: 'quorum' | 'local';
+  /** The read barrier shared by the reads of this event-loop turn. */
+  private barrier: Promise<void> | undefined;
+
+  constructor(opts: RaftProposerOptions) {
+    this.opts = opts;
+    this.mode = opts.consistency === 'medium' ? 'local' : 'quorum';
+  }
+
+  propose(args: readonly Buffer[], session: Session): Reply | Promise<Reply> {
+    const { cluster, router, deadlines } = this.opts;
+    const local = (): Promise<Reply> =>
+      deadlines.bound(cluster.driver.propose(encodeCommand(args)), 'the write').catch((err: unknown) => this.failed(err, args, session, local));
+    if (!cluster.isLeader) return router.route(args, session.forwarded, local);
+    return local();
+  }
+
+  read(args: readonly Buffer[], cmd: KvCommand, session: Session): Reply | Promise<Reply> {
+    const { cluster, router, machine } = this.opts;
+    if (this.opts.consistency === 'low') return machine.read(args, cmd);
+    const local = (): Promise<Reply> =>
+      this.readBarrier().then(
+        () => machine.read(args, cmd),
+        (err: unknown) => this.failed(err, args, session, local),
+      );
+    if (!cluster.isLeader) return router.route(args, session.forwarded, local);
+    return local();
+  }
+
+  private readBarrier(): Promise<void> {
+    if (!this.barrier) {
+      this.barrier = this.opts.deadlines.bound(this.opts.cluster.driver.readIndex(this.mode), 'the read');
+      setImmediate(() => {
+        this.barrier = undefined;
+      });
+    }
+    return this.barrier;
+  }
+
+  /** A request refused because leadership moved goes to the new leader; anything else is an error reply. */
+  private failed(err: unknown, args: readonly Buffer[], session: Session, local: () => Promise<Reply>): Reply | Promise<Reply> {
+    if (err instanceof DroppedError && (err.reason === 'not-leader' || err.reason === 'transferring')) {
+      return this.opts.router.route(args, session.forwarded, local);
+    }
+    return replyForError(err);
+  }
+}
