@@ -5,14 +5,16 @@
  *   node --expose-gc dist/bench/index.js [--quick] [--json] [--suite NAME] [--keys N]
  *
  * --quick (or BENCH_QUICK=1)  100,000 keys instead of 1,000,000, and 20,000 instead of
- *                             200,000 redis-benchmark requests, for a fast check
+ *                             200,000 (cluster: 100,000) redis-benchmark requests, for a fast check
  * --json                      also print the results as JSON on stdout, after the table
  * --suite NAME                run only this suite (repeatable)
  * --keys N                    override the number of keys
  *
  * The server suite needs redis-server, redis-benchmark and redis-cli
  * (`npm run setup:test-tools`); it starts real servers as child processes, one at a time,
- * and kills them by pid if the run stops early.
+ * and kills them by pid if the run stops early. The cluster suite needs the same tools;
+ * it runs a 3-node cluster next to a 1-node bitraft and redis-server (100,000
+ * redis-benchmark requests, 20,000 with --quick) and SIGKILLs the leader three times.
  *
  * Scratch data lives in a temporary directory under os.tmpdir(), removed at the end,
  * also on error or Ctrl-C. Exits 1 when a suite fails, 0 otherwise (a missed target is
@@ -24,13 +26,14 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bitcaskSuite } from './bitcask.js';
+import { clusterSuite } from './cluster.js';
 import { gcAvailable, judge, type BenchConfig, type JudgedMetric, type Suite } from './harness.js';
 import { raftSuite } from './raft.js';
 import { serverSuite } from './server.js';
 import { formatCount, renderFootnotes, renderTable, type TableSection } from './table.js';
 
 /** Every suite, in run order. Later steps add the cluster suites here. */
-export const SUITES: Suite[] = [bitcaskSuite, raftSuite, serverSuite];
+export const SUITES: Suite[] = [bitcaskSuite, raftSuite, serverSuite, clusterSuite];
 
 /** Keys of a full run. */
 export const FULL_KEYS = 1_000_000;

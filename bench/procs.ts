@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { HOST, REPO_ROOT, freePort, killPid, spawnChild, tail, waitForOutput, type Child, type Exit } from '../test/helpers/processes.js';
 
-export { HOST };
+export { HOST, freePort, killPid, waitForOutput };
 
 /**
  * Sends `signal` and waits `graceMs` for the exit; then SIGKILLs and throws. Throws too
@@ -58,6 +58,35 @@ export async function startBitraft(dir: string, durability: 'high' | 'medium' | 
     await proc.exited;
     throw err;
   }
+}
+
+/**
+ * Starts a cluster member, `node bin/run.js serve --dir <dir> --bind 127.0.0.1:<port>
+ * [--join 127.0.0.1:<join>] [args]`, on a fixed port (a node's id is its address, so a
+ * restarted member must come back on the same one), and waits for its `listening on`
+ * line. Without `port`, a free port is picked, and picked again if someone takes it
+ * first. Durability is left at its default (high) unless `args` say otherwise.
+ */
+export async function startBitraftNode(dir: string, opts: { port?: number; join?: number; args?: string[]; what?: string } = {}): Promise<ServerProcess> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < (opts.port === undefined ? 5 : 1); attempt++) {
+    const port = opts.port ?? (await freePort());
+    const args = [path.join(REPO_ROOT, 'bin/run.js'), 'serve', '--dir', dir, '--bind', `${HOST}:${port}`];
+    if (opts.join !== undefined) args.push('--join', `${HOST}:${opts.join}`);
+    args.push(...(opts.args ?? []));
+    const proc = spawnChild(process.execPath, args, { what: opts.what ?? `bitraft serve --bind ${HOST}:${port}${opts.join === undefined ? '' : ` --join ${HOST}:${opts.join}`}` });
+    try {
+      await waitForOutput(proc, 'stderr', new RegExp(`listening on 127\\.0\\.0\\.1:${port}\\b`));
+    } catch (err) {
+      lastError = err;
+      killPid(proc.pid, 'SIGKILL');
+      await proc.exited;
+      if (opts.port === undefined && /EADDRINUSE|address already in use/i.test(proc.stderr())) continue;
+      throw err;
+    }
+    return { kind: 'bitraft', port, pid: proc.pid, dir, proc, stop: () => stopChild(proc) };
+  }
+  throw lastError;
 }
 
 /**

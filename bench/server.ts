@@ -148,13 +148,13 @@ async function redisBenchmark(port: number, n: number, pipeline: number): Promis
 }
 
 /** Runs one redis-cli command against `port` and returns its raw output (trimmed). */
-async function redisCli(port: number, args: string[]): Promise<string> {
+export async function redisCli(port: number, args: string[]): Promise<string> {
   const { stdout } = await runTool('redis-cli', ['-h', HOST, '-p', String(port), ...args], { timeoutMs: 10_000, failOnStderr: true });
   return stdout.trim();
 }
 
 /** A round trip through the server before it is timed, so a broken server cannot post a fast number. */
-async function checkServer(server: ServerProcess): Promise<void> {
+export async function checkServer(server: Pick<ServerProcess, 'kind' | 'port'>): Promise<void> {
   const value = 'bench-check-value';
   const set = await redisCli(server.port, ['SET', 'bench:check', value]);
   const get = await redisCli(server.port, ['GET', 'bench:check']);
@@ -193,13 +193,13 @@ export function fsyncRate(dir: string, seconds = 1): FsyncRate {
   }
 }
 
-function redisVersion(): string {
+export function redisVersion(): string {
   const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8', timeout: 10_000 });
   if (r.error) throw new Error(`redis-server not runnable (${r.error.message}); run \`npm run setup:test-tools\``);
   return r.stdout.match(/v=(\S+)/)?.[1] ?? 'unknown';
 }
 
-function requireTool(tool: string): void {
+export function requireTool(tool: string): void {
   const r = spawnSync(tool, ['--version'], { encoding: 'utf8', timeout: 10_000 });
   if (r.error || r.status !== 0) throw new Error(`${tool} not runnable (${r.error?.message ?? `exit ${r.status}`}); run \`npm run setup:test-tools\``);
 }

@@ -1,3 +1,22 @@
-import { notImplementedCommand } from '../core/cli/index.js';
+import { Command } from '@oclif/core';
+import { membershipArgs, membershipFlags, runMembershipChange, type MembershipResult } from '../core/cli/index.js';
 
-export default notImplementedCommand('join', 'Ask a running cluster to add a node');
+/** `bitraft join`: adds a node to a running cluster. */
+export default class Join extends Command {
+  static override summary = 'Ask a running cluster to add a node.';
+  static override description = `Sends RAFTADDPEER <addr> to <target>, which forwards it to the leader (or redirects; redirects are followed). The leader adds the node as a learner, waits for it to catch up with the log, then makes it a voter. Exits 0 once that is committed; retries while the cluster has no leader, until --timeout. The node itself must be running (e.g. "bitraft serve --dir d2 --bind <addr>") so it can receive the log; "bitraft serve --join" does all of this by itself.`;
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> 127.0.0.1:4920 --addr 127.0.0.1:4921',
+    'BITRAFT_REQUIREPASS=secret <%= config.bin %> <%= command.id %> db1:4920 --addr db4:4920 --json',
+  ];
+
+  static override enableJsonFlag = true;
+  static override args = membershipArgs;
+  static override flags = membershipFlags;
+
+  async run(): Promise<MembershipResult> {
+    const { args, flags } = await this.parse(Join);
+    return runMembershipChange(this, 'RAFTADDPEER', args.target, flags);
+  }
+}

@@ -1,7 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { describeError } from '../core/cli/index.js';
 import { DEFAULT_CONFIG, formatAddress, parseAddress, startNode, streamLogger, type Durability, type ServerConfig } from '../core/server/index.js';
-import { BitraftError } from '../core/support/errors.js';
 
 /** `bitraft serve`: runs a node. */
 export default class Serve extends Command {
@@ -69,9 +68,6 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
         electionMs: flags['election-timeout'],
         requestTimeoutMs: flags['request-timeout'],
       };
-      if (config.electionMs < 2 * config.heartbeatMs) {
-        throw new BitraftError('INVALID_ARGUMENT', '--election-timeout must be at least twice --heartbeat-interval');
-      }
       node = await startNode(config, logger, this.config.version);
     } catch (err) {
       const { message, exit } = describeError(err);

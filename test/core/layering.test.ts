@@ -18,8 +18,11 @@ const ALLOWED: Record<string, string[]> = {
   raft: ['support'],
   // resp/replies holds only constructors of the resp/types values.
   kv: ['bitcask', 'raft/types', 'resp/types', 'resp/replies', 'support'],
-  server: ['kv', 'raft', 'resp', 'support'],
-  cli: ['support'],
+  // The cluster layer implements the server's seams (proposer, session, error replies)
+  // and reads its config; the server composes the cluster and runs its commands.
+  cluster: ['bitcask', 'kv', 'raft', 'resp', 'support', 'server/config', 'server/log', 'server/proposer', 'server/reply-errors', 'server/session'],
+  server: ['cluster', 'kv', 'raft', 'resp', 'support'],
+  cli: ['cluster', 'support'],
 };
 /** Raft files that do I/O (disk log, snapshot files, the driver); every other raft file, the simulator included, must be pure. */
 const IMPURE_RAFT = ['raft/log-store.ts', 'raft/snapshot.ts', 'raft/driver.ts', 'raft/transport.ts'];

@@ -3,3 +3,4 @@ export { humanBytes, humanCount, renderTable } from './format.js';
 export { startProgress, type Progress } from './progress.js';
 export { describeError } from './errors.js';
 export { notImplementedCommand } from './not-implemented.js';
+export { membershipArgs, membershipFlags, runMembershipChange, type MembershipResult } from './membership.js';

@@ -1,13 +1,10 @@
 import { errorReply } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
 import type { NodeId } from '../raft/types.js';
-import { parseAddress } from '../server/config.js';
+import { parseAddress, type RedirectMode } from '../server/config.js';
 import { replyForError } from '../server/reply-errors.js';
 import type { Logger } from '../support/logger.js';
 import { RespClient } from './resp-client.js';
-
-/** What a node that does not lead does with a command only the leader may answer. */
-export type RedirectMode = 'forward' | 'try' | 'moved';
 
 /** The internal command a follower wraps forwarded commands in. */
 export const FORWARD_COMMAND = 'RAFTFWD';

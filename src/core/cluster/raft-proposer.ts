@@ -1,5 +1,6 @@
 import { encodeCommand, type KvCommand, type KvMachine } from '../kv/index.js';
 import type { Reply } from '../resp/types.js';
+import type { Consistency } from '../server/config.js';
 import type { Proposer } from '../server/proposer.js';
 import { replyForError } from '../server/reply-errors.js';
 import type { Session } from '../server/session.js';
@@ -7,15 +8,6 @@ import { DroppedError } from '../raft/driver.js';
 import type { Cluster } from './cluster.js';
 import type { Deadlines } from './deadlines.js';
 import type { LeaderRouter } from './leader-router.js';
-
-/**
- * Which reads a node answers itself. `low`: every node, from its own state (may be
- * stale). `medium`: only the leader, from its state while it holds its lease (no
- * round trip; stale only if clocks run at very different rates). `high`: only the
- * leader, after confirming with a quorum that it still leads (ReadIndex), so a read
- * never returns stale data; reads arriving together share one confirmation.
- */
-export type Consistency = 'low' | 'medium' | 'high';
 
 /** Settings of a `RaftProposer`. */
 export interface RaftProposerOptions {

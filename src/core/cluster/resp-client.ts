@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../support/logger.js';
 
 /** Where a RespClient connects and how it behaves; every field but host and port has a default. */
 export interface RespClientOptions {
+  /** The peer's host name or IP address. */
   host: string;
   /** 1–65535; anything else makes the constructor throw INVALID_ARGUMENT. */
   port: number;
@@ -26,9 +27,11 @@ export interface RespClientOptions {
    * each loss up to `maxBackoffMs` (default 2000); reset once a connection is ready.
    */
   minBackoffMs?: number;
+  /** The back-off's cap; see `minBackoffMs`. */
   maxBackoffMs?: number;
   /** Bytes waiting to be written (client buffer plus socket buffer) above which `send` drops. Default 64 MiB. */
   maxQueuedBytes?: number;
+  /** Receives connection failures (warn, each distinct reason once until a connection is ready again), recoveries (info) and rate-limited error replies to `send`s (warn). Default silent. */
   logger?: Logger;
   /** Names the peer in log lines and error messages, e.g. 'peer 127.0.0.1:4921'. Default `host:port`. */
   name?: string;

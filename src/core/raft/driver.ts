@@ -50,6 +50,9 @@ export class DroppedError extends BitraftError {
   }
 }
 
+/** Messages only a leader sends, which depend on nothing it has yet to persist. */
+const SENT_BEFORE_SYNC: ReadonlySet<Message['type']> = new Set(['append', 'heartbeat']);
+
 interface Waiter {
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
@@ -59,7 +62,9 @@ interface Waiter {
  * Runs a Raft core: the only asynchronous Raft code. Ticks, received messages and
  * requests go into the core; each Ready is handled in the documented order — install a
  * snapshot, write entries, hard state and membership and wait for `sync`, send, apply
- * committed entries — then acknowledged. Proposals resolve with the state machine's
+ * committed entries — then acknowledged (a leader's appends and heartbeats are sent
+ * before the sync, see `handle`). A Ready is taken after the I/O of the current
+ * event-loop turn, so whatever arrived together is written and synced together. Proposals resolve with the state machine's
  * result once applied here; reads resolve once this node applied up to their index.
  * Every request settles: refused ones reject with `DroppedError`, ones whose outcome
  * cannot be known with `UNKNOWN_OUTCOME`, and all that are pending when the driver stops
@@ -230,12 +235,18 @@ export class RaftDriver<R> {
       this.log.applySnapshot(rd.snapshot);
       this.appliedIndex = rd.snapshot.index;
     }
+    // A leader's appends may leave before its own fsync (Raft thesis §10.2.1): the
+    // followers' fsyncs then overlap it, and the leader counts itself towards a quorum
+    // only for entries on its own disk. Everything else waits for the sync.
+    const early = rd.messages.filter((m) => SENT_BEFORE_SYNC.has(m.type));
+    const late = early.length === 0 ? rd.messages : rd.messages.filter((m) => !SENT_BEFORE_SYNC.has(m.type));
+    if (early.length > 0) this.transport.send(early);
     if (rd.entries.length > 0) this.log.append(rd.entries);
     if (rd.hardState) this.log.setHardState(rd.hardState);
     if (rd.conf) this.log.setConf(rd.conf);
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState || rd.conf) await this.log.sync();
     if (rd.softState) this.onSoftState(rd.softState);
-    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    if (late.length > 0) this.transport.send(late);
     const results = new Map<number, R>();
     for (const e of rd.committed) {
       if (e.type === 'command') results.set(e.index, this.fsm.apply(e));

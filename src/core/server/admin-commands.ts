@@ -4,19 +4,11 @@ import { globMatch, KV_COMMANDS, parseInteger, unknownSubcommand } from '../kv/i
 import { arrayReply, bulkReply, errorReply, intReply, NULL_BULK, OK, simpleReply } from '../resp/index.js';
 import type { Reply } from '../resp/types.js';
 import type { ServerContext } from './context.js';
+import type { AdminCommand } from './admin-command.js';
 import { NO_REPLY } from './no-reply.js';
 import { RAFT_COMMANDS, raftInfo } from './raft-commands.js';
 import { WRONGPASS } from './reply-errors.js';
 import type { Session } from './session.js';
-
-/** A command answered by the node itself, never replicated. Arity as in Redis. */
-export interface AdminCommand {
-  name: string;
-  arity: number;
-  /** Allowed before AUTH when a password is required. */
-  noauth?: boolean;
-  exec: (ctx: ServerContext, session: Session, args: readonly Buffer[]) => Reply | Promise<Reply>;
-}
 
 /** The version clients are told, so that they enable the Redis 7 features they know. */
 export const REDIS_COMPAT_VERSION = '7.0.15';
@@ -244,7 +236,6 @@ function command(_ctx: ServerContext, _session: Session, args: readonly Buffer[]
 }
 
 const table: AdminCommand[] = [
-  ...RAFT_COMMANDS,
   { name: 'ping', arity: -1, noauth: true, exec: (_c, _s, a) => (a.length === 1 ? simpleReply('PONG') : a.length === 2 ? bulkReply(a[1]!) : errorReply("ERR wrong number of arguments for 'ping' command")) },
   { name: 'echo', arity: 2, exec: (_c, _s, a) => bulkReply(a[1]!) },
   {
@@ -283,6 +274,7 @@ const table: AdminCommand[] = [
       return NO_REPLY;
     },
   },
+  ...RAFT_COMMANDS,
 ];
 
 /** Commands the node answers itself, by lower-case name. */

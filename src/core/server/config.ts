@@ -1,9 +1,19 @@
-import type { Consistency } from '../cluster/raft-proposer.js';
-import type { RedirectMode } from '../cluster/leader-router.js';
 import { BitraftError } from '../support/errors.js';
 
 /** How a write is made durable before it is acknowledged. */
 export type Durability = 'low' | 'medium' | 'high';
+
+/**
+ * Which reads a node answers itself. `low`: every node, from its own state (may be
+ * stale). `medium`: only the leader, from its state while it holds its lease (no
+ * round trip; stale only if clocks run at very different rates). `high`: only the
+ * leader, after confirming with a quorum that it still leads (ReadIndex), so a read
+ * never returns stale data; reads arriving together share one confirmation.
+ */
+export type Consistency = 'low' | 'medium' | 'high';
+
+/** What a node that does not lead does with a command only the leader may answer: forward it, or answer `-TRY` / `-MOVED`. */
+export type RedirectMode = 'forward' | 'try' | 'moved';
 
 /** Every setting of a running node. */
 export interface ServerConfig {

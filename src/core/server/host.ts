@@ -11,6 +11,7 @@ import { formatAddress, type ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import type { LevelLogger } from './log.js';
 import { RespServer } from './server.js';
+import { BitraftError } from '../support/errors.js';
 
 /** A running node. */
 export interface Node {
@@ -43,6 +44,9 @@ function advertisedAddress(config: ServerConfig, port: number): string {
  * again before the error is raised.
  */
 export async function startNode(config: ServerConfig, logger: LevelLogger, version: string): Promise<Node> {
+  if (config.electionMs < 2 * config.heartbeatMs) {
+    throw new BitraftError('INVALID_ARGUMENT', 'the election timeout must be at least twice the heartbeat interval');
+  }
   // The Raft log holds every write durably; the store is fsynced by the applied-index checkpoint.
   const store = await Bitcask.open(config.dir, {
     sync: 'none',

@@ -2,7 +2,7 @@ import { decodeMessages } from '../raft/message-codec.js';
 import { arrayReply, bulkReply, errorReply, intReply, NULL_BULK, OK, simpleReply } from '../resp/index.js';
 import type { Reply } from '../resp/types.js';
 import { hasCode } from '../support/errors.js';
-import type { AdminCommand } from './admin-commands.js';
+import type { AdminCommand } from './admin-command.js';
 import { formatAddress, parseAddress } from './config.js';
 import type { ServerContext } from './context.js';
 import { replyForError } from './reply-errors.js';

@@ -246,6 +246,30 @@ t.test('a Ready is handled in order: snapshot, writes and sync, send, apply, out
   await driver.stop();
 });
 
+t.test("a leader's appends and heartbeats leave before its sync; every other message after it", async (t) => {
+  const { core, log, sent } = scripted();
+  let release!: () => void;
+  log.sync = () => {
+    log.syncs++;
+    return new Promise<void>((resolve) => (release = resolve));
+  };
+  const app: Message = { type: 'append', from: 'a', to: 'b', term: 2, prevIndex: 0, prevTerm: 0, entries: [entry(1)], commit: 0 };
+  const hb: Message = { type: 'heartbeat', from: 'a', to: 'c', term: 2, commit: 0, context: 1 };
+  const resp: Message = { type: 'vote-resp', from: 'a', to: 'c', term: 2, pre: false, granted: false };
+  const onSoft: string[] = [];
+  core.readies.push({ ...empty, entries: [entry(1)], softState: { role: 'leader', leader: 'a' }, messages: [app, resp, hb] });
+  const watched = new RaftDriver({ core, log, fsm: new Recorder(), transport: { send: (ms) => sent.push(...ms) }, ticker: new ManualTicker(), onSoftState: (ss) => onSoft.push(ss.role) });
+  watched.start();
+  await flush();
+  t.same(sent, [app, hb], 'sent while the sync is in flight');
+  t.same(onSoft, [], 'role changes are reported once written');
+  release();
+  await flush();
+  t.same(sent, [app, hb, resp]);
+  t.same(onSoft, ['leader']);
+  await watched.stop();
+});
+
 t.test('DroppedError names the leader when one is known', async (t) => {
   t.match(new DroppedError('not-leader', undefined), { code: 'NOT_LEADER', message: 'not the leader', leader: undefined });
   t.match(new DroppedError('not-leader', 'n2'), { message: 'not the leader; the leader is n2' });

@@ -30,6 +30,14 @@ t.test('the admin table', async (t) => {
       ['info', -1, false],
       ['command', -1, false],
       ['shutdown', -1, false],
+      ['raftleader', 1, false],
+      ['raftstate', 1, false],
+      ['raftstats', 1, false],
+      ['raftpeers', 1, false],
+      ['raftaddpeer', 2, false],
+      ['raftremovepeer', 2, false],
+      ['rafttransfer', -1, false],
+      ['raftmsg', 2, false],
     ],
   );
   t.equal(REDIS_COMPAT_VERSION, '7.0.15');
@@ -314,7 +322,7 @@ t.test('INFO', async (t) => {
   t.match(text, /^# Server\r\n/);
   t.match(text, /\r\n\r\n# Clients\r\n/, 'a blank line between sections');
   const info = parseInfo(text);
-  t.strictSame([...info.keys()], ['Server', 'Clients', 'Memory', 'Persistence', 'Stats', 'Replication', 'Keyspace']);
+  t.strictSame([...info.keys()], ['Server', 'Clients', 'Memory', 'Persistence', 'Stats', 'Replication', 'Raft', 'Keyspace']);
   const server = info.get('Server')!;
   t.equal(server.get('redis_version'), '7.0.15');
   t.equal(server.get('bitraft_version'), '1.2.3');
@@ -332,6 +340,21 @@ t.test('INFO', async (t) => {
   t.strictSame(Object.fromEntries(info.get('Persistence')!), { loading: '0', aof_enabled: '1', bitraft_durability: 'medium' });
   t.strictSame(Object.fromEntries(info.get('Stats')!), { total_connections_received: '7', total_commands_processed: '1', rejected_connections: '2' });
   t.strictSame(Object.fromEntries(info.get('Replication')!), { role: 'master', connected_slaves: '0' });
+  t.strictSame(
+    Object.fromEntries(info.get('Raft')!),
+    {
+      raft_id: `127.0.0.1:${FAKE_PORT}`,
+      raft_state: 'leader',
+      raft_leader: `127.0.0.1:${FAKE_PORT}`,
+      raft_term: '2',
+      raft_commit_index: '2',
+      raft_applied_index: '2',
+      raft_last_log_index: '2',
+      raft_voters: '1',
+      raft_learners: '0',
+    },
+    'a one-node cluster led by this node',
+  );
   t.strictSame(Object.fromEntries(info.get('Keyspace')!), {}, 'no db line while empty, as Redis');
   t.match(text, /# Keyspace\r\n$/);
   const argv = process.argv;
@@ -361,13 +384,13 @@ t.test('COMMAND', async (t) => {
   const f = await makeServer(t);
   const s = f.session();
   const names = [...KV_COMMANDS.keys(), ...ADMIN_COMMANDS.keys()];
-  t.equal(names.length, 21);
-  t.strictSame(f.run(s, 'command', 'count'), 21);
+  t.equal(names.length, 29);
+  t.strictSame(f.run(s, 'command', 'count'), 29);
   t.strictSame(f.run(s, 'COMMAND', 'LIST'), names);
   t.strictSame(f.run(s, 'command', 'docs'), []);
   t.strictSame(f.run(s, 'command', 'docs', 'get'), []);
   const all = f.run(s, 'command') as Plain[];
-  t.equal(all.length, 21);
+  t.equal(all.length, 29);
   const ro = [{ simple: 'readonly' }];
   const w = [{ simple: 'write' }];
   const byName = new Map(all.map((c) => [(c as Plain[])[0] as string, c]));

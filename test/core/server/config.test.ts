@@ -13,6 +13,11 @@ t.test('defaults', async (t) => {
     maxValueSize: 512 * 1024 * 1024,
     maxFileSize: 256 * 1024 * 1024,
     cacheSize: 64 * 1024 * 1024,
+    consistency: 'high',
+    redirect: 'forward',
+    heartbeatMs: 100,
+    electionMs: 1000,
+    requestTimeoutMs: 10_000,
   });
   t.notOk('requirepass' in DEFAULT_CONFIG, 'no password by default');
 });

@@ -6,6 +6,8 @@ import { encodeCommand } from '../../../src/core/resp/index.js';
 import type { Reply } from '../../../src/core/resp/types.js';
 import { Connection } from '../../../src/core/server/connection.js';
 import type { Proposer } from '../../../src/core/server/proposer.js';
+import { RaftProposer } from '../../../src/core/cluster/raft-proposer.js';
+import { Deadlines } from '../../../src/core/cluster/deadlines.js';
 import { deferred, makeServer, settle, type Deferred, type ServerFixtureOptions } from './server-fixture.js';
 
 /** Stands in for a net.Socket: records writes, ends, pauses and resumes, in order. */
@@ -95,6 +97,7 @@ async function open(t: Parameters<typeof makeServer>[0], opts: ServerFixtureOpti
 
 const cmd = (...args: string[]): string => encodeCommand(args.map((a) => Buffer.from(a, 'latin1'))).toString('latin1');
 const PONG = '+PONG\r\n';
+const PONG_REPLY: Reply = { type: 'simple', value: 'PONG' };
 const OK = '+OK\r\n';
 
 t.test('no Nagle delay, and the socket is read', async (t) => {
@@ -165,15 +168,18 @@ t.test('a failed reply becomes an error reply in its place', async (t) => {
   t.equal(sock.output(), `-ERR internal error: disk on fire\r\n${PONG}`);
 });
 
-t.test('durability high: the write and a read behind it are answered after the fsync', async (t) => {
-  const { sock, f } = await open(t, { config: { durability: 'high' } });
+t.test('through a one-node Raft cluster: the write and a read behind it are answered once committed, in order', async (t) => {
+  const { sock } = await open(t, {
+    config: { durability: 'high' },
+    proposer: (machine, _config, cluster) =>
+      new RaftProposer({ cluster, machine, router: { route: () => PONG_REPLY }, consistency: 'high', deadlines: new Deadlines(10_000) }),
+  });
   sock.send(`${cmd('SET', 'k', 'v')}${cmd('GET', 'k')}PING\r\n`);
-  t.equal(sock.writes.length, 0);
+  t.equal(sock.writes.length, 0, 'nothing before the entry is committed');
   const expected = `${OK}$1\r\nv\r\n${PONG}`;
   // The fsync takes real time: poll for up to 10 s.
   for (let i = 0; i < 1000 && sock.output().length < expected.length; i++) await new Promise((r) => setTimeout(r, 10));
   t.equal(sock.output(), expected);
-  t.equal(f.kv.store.hasUnsyncedWrites, false);
 });
 
 t.test('a protocol error runs the commands before it, then replies and closes', async (t) => {

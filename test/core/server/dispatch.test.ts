@@ -33,6 +33,14 @@ const SAMPLE_ARGS: Record<string, string[]> = {
   info: [],
   command: ['count'],
   shutdown: [],
+  raftleader: [],
+  raftstate: [],
+  raftstats: [],
+  raftpeers: [],
+  raftaddpeer: ['127.0.0.1:1'],
+  raftremovepeer: ['127.0.0.1:1'],
+  rafttransfer: [],
+  raftmsg: ['x'],
 };
 
 t.test('every command has sample arguments', async (t) => {
@@ -125,8 +133,9 @@ function recordingProposer(machine?: () => KvMachine) {
 const OK_AS_REPLY: Reply = { type: 'simple', value: 'OK' };
 
 t.test('writes go to the proposer only once checked', async (t) => {
-  const rec = recordingProposer();
-  const f = await makeServer(t, { proposer: () => rec.proposer, bitcask: { maxKeySize: 4 } });
+  let machine!: KvMachine;
+  const rec = recordingProposer(() => machine);
+  const f = await makeServer(t, { proposer: (m) => ((machine = m), rec.proposer), bitcask: { maxKeySize: 4 } });
   const s = f.session();
   t.strictSame(f.run(s, 'SET', 'k', 'v'), OK_);
   t.strictSame(f.run(s, 'del', 'a', 'b'), OK_);
@@ -134,7 +143,7 @@ t.test('writes go to the proposer only once checked', async (t) => {
   t.strictSame(f.run(s, 'mset', 'k', 'v', 'j'), err("ERR wrong number of arguments for 'mset' command"));
   t.strictSame(f.run(s, 'set', 'toolong', 'v'), err('ERR key of 7 bytes exceeds the limit of 4 bytes'));
   t.strictSame(f.run(s, 'flushdb', 'x'), err('ERR syntax error'));
-  t.strictSame(f.run(s, 'get', 'k'), null, 'reads do not go through the proposer');
+  t.strictSame(f.run(s, 'get', 'k'), null, 'reads go to the read path');
   t.strictSame(rec.proposed, [
     ['SET', 'k', 'v'],
     ['del', 'a', 'b'],
@@ -202,7 +211,7 @@ t.test('dispatch never throws: a failure is logged and answered', async (t) => {
     throw new BitraftError('BUSY', 'try later');
   };
   t.strictSame(f.run(s, 'pdel', '*'), err('BUSY try later'));
-  rec.state.durable = () => {
+  rec.state.read = () => {
     throw new BitraftError('CLOSED', 'the store is closed');
   };
   t.strictSame(f.run(s, 'get', 'k'), err('ERR server is shutting down: the store is closed'));

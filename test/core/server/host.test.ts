@@ -29,7 +29,9 @@ t.test('startNode opens the store, listens, and stops on SHUTDOWN', async (t) =>
   await node.stopped;
   const text = logs.join('');
   t.match(text, new RegExp(`info  opened ${config.dir}: 0 keys\\n`));
-  t.match(text, new RegExp(`info  listening on 127\\.0\\.0\\.1:${node.port} \\(durability high\\)\\n`));
+  t.match(text, new RegExp(`info  raft: started a new single-node cluster as 127\\.0\\.0\\.1:${node.port}\\n`));
+  t.match(text, new RegExp(`info  listening on 127\\.0\\.0\\.1:${node.port} as 127\\.0\\.0\\.1:${node.port} \\(durability high, consistency high\\)\\n`));
+  t.match(text, /info  raft: became the leader at term 2\n/);
   t.match(text, /info  shutting down: SHUTDOWN from client 127\.0\.0\.1:\d+\n/);
   t.match(text, /info  stopped\n$/);
   const again = await startNode(config, logger, '1.0.0-test');

@@ -41,7 +41,7 @@ export interface ServerFixtureOptions {
   config?: Partial<ServerConfig>;
   bitcask?: BitcaskOptions;
   /** Builds the proposer; `directProposer` by default. */
-  proposer?: (machine: KvMachine, config: ServerConfig) => Proposer;
+  proposer?: (machine: KvMachine, config: ServerConfig, cluster: Cluster) => Proposer;
   version?: string;
 }
 
@@ -81,12 +81,14 @@ export async function makeServer(t: Teardown, opts: ServerFixtureOptions = {}): 
   cluster.start();
   t.teardown(() => cluster.stop());
   await cluster.waitForLeader(5000);
+  // Resolves once the leader's first entry is committed and applied.
+  await cluster.driver.readIndex();
   const stats: ServerStats = { startedAt: Date.now(), connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0 };
   const ctx: ServerContext = {
     config,
     version: opts.version ?? '9.9.9-test',
     machine: kv.machine,
-    proposer: opts.proposer ? opts.proposer(kv.machine, config) : directProposer(kv.machine),
+    proposer: opts.proposer ? opts.proposer(kv.machine, config, cluster) : directProposer(kv.machine),
     cluster,
     router: new LeaderRouter({ cluster, mode: config.redirect, timeoutMs: 1000, leaderWaitMs: 10, logger }),
     logger,

@@ -1,0 +1,321 @@
+/**
+ * Tests of requestMembershipChange and joinCluster (join.ts) against fake nodes on
+ * 127.0.0.1: +OK resolves; -TRY and -MOVED are followed to the leader; "leader not
+ * known" and unreachable nodes are retried with back-off (from the node first given);
+ * final refusals reject with INVALID_ARGUMENT; the deadline gives TIMEOUT and
+ * cancellation CLOSED. joinCluster logs its outcome and never rejects.
+ */
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { joinCluster, requestMembershipChange, type MembershipRequest } from '../../../src/core/cluster/join.js';
+import { RespClient } from '../../../src/core/cluster/resp-client.js';
+import { RequestParser } from '../../../src/core/resp/index.js';
+import { BitraftError } from '../../../src/core/support/errors.js';
+import { memoryLogger, type Logger } from '../../../src/core/support/logger.js';
+
+const HOST = '127.0.0.1';
+const SELF = `${HOST}:4999`;
+
+type Teardown = { teardown(fn: () => void | Promise<void>): void };
+
+/** What a fake node answers to a command (latin1 args): raw reply text, or undefined for silence. */
+type Respond = (args: string[], n: number) => string | undefined;
+
+interface FakeNode {
+  addr: string;
+  port: number;
+  /** Every command received (AUTH included), args as latin1. */
+  commands: string[][];
+  respond: Respond;
+  close(): Promise<void>;
+}
+
+/** A Redis-protocol node on 127.0.0.1 (`port` 0: ephemeral); closed in teardown. */
+async function startNode(t: Teardown, respond: Respond, port = 0): Promise<FakeNode> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    const parser = new RequestParser();
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('data', (chunk: Buffer) => {
+      for (const cmd of parser.push(chunk)) {
+        const args = cmd.args.map((a) => a.toString('latin1'));
+        node.commands.push(args);
+        const answer = node.respond(args, node.commands.length);
+        if (answer !== undefined) socket.write(answer);
+      }
+    });
+  });
+  let closed = false;
+  const node: FakeNode = {
+    addr: '',
+    port: 0,
+    commands: [],
+    respond,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (closed) return resolve();
+        closed = true;
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: HOST, port }, resolve);
+  });
+  node.port = (server.address() as net.AddressInfo).port;
+  node.addr = `${HOST}:${node.port}`;
+  t.teardown(() => node.close());
+  return node;
+}
+
+const ok: Respond = () => '+OK\r\n';
+
+/** A port on 127.0.0.1 where nothing listens (just released). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen({ host: HOST, port: 0 }, resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function request(target: string, logger: Logger, more: Partial<MembershipRequest> = {}): Promise<void> {
+  return requestMembershipChange({ target, command: 'RAFTADDPEER', addr: SELF, logger, timeoutMs: 3000, ...more });
+}
+
+/** The rejection of `p` (fails the test if it resolves). */
+async function rejection(p: Promise<unknown>): Promise<BitraftError> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e as BitraftError,
+  );
+}
+
+/** Resolves once `cond` holds; fails after `ms`. */
+async function until(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(5);
+  }
+}
+
+t.test('+OK resolves', async (t) => {
+  const node = await startNode(t, ok);
+  const logger = memoryLogger();
+  await request(node.addr, logger);
+  t.strictSame(node.commands, [['RAFTADDPEER', SELF]]);
+  await requestMembershipChange({ target: node.addr, command: 'RAFTREMOVEPEER', addr: SELF, logger, timeoutMs: 1000 });
+  t.strictSame(node.commands[1], ['RAFTREMOVEPEER', SELF]);
+  t.strictSame(logger.lines, []);
+});
+
+t.test('any reply but an error resolves', async (t) => {
+  const node = await startNode(t, () => ':1\r\n');
+  await t.resolves(request(node.addr, memoryLogger()));
+});
+
+t.test('the password is sent with AUTH first', async (t) => {
+  const node = await startNode(t, ok);
+  await request(node.addr, memoryLogger(), { password: 'pw' });
+  t.strictSame(node.commands, [
+    ['AUTH', 'pw'],
+    ['RAFTADDPEER', SELF],
+  ]);
+});
+
+t.test('-TRY is followed to the leader', async (t) => {
+  const leader = await startNode(t, ok);
+  const follower = await startNode(t, () => `-TRY ${leader.addr}\r\n`);
+  const logger = memoryLogger();
+  await request(follower.addr, logger);
+  t.strictSame(follower.commands, [['RAFTADDPEER', SELF]]);
+  t.strictSame(leader.commands, [['RAFTADDPEER', SELF]]);
+  t.strictSame(logger.lines, [`info: ${follower.addr} redirected to the leader ${leader.addr}`]);
+});
+
+t.test('-MOVED is followed to the leader, through several hops', async (t) => {
+  const leader = await startNode(t, ok);
+  const second = await startNode(t, () => `-MOVED 0 ${leader.addr}\r\n`);
+  const first = await startNode(t, () => `-MOVED 12 ${second.addr}\r\n`);
+  const logger = memoryLogger();
+  await request(first.addr, logger);
+  t.strictSame(leader.commands, [['RAFTADDPEER', SELF]]);
+  t.strictSame(logger.lines, [
+    `info: ${first.addr} redirected to the leader ${second.addr}`,
+    `info: ${second.addr} redirected to the leader ${leader.addr}`,
+  ]);
+});
+
+t.test('"leader not known" is retried with back-off until OK', async (t) => {
+  const node = await startNode(t, (_args, n) => (n <= 2 ? '-ERR leader not known\r\n' : '+OK\r\n'));
+  const logger = memoryLogger();
+  const started = Date.now();
+  await request(node.addr, logger);
+  t.ok(Date.now() - started >= 250, 'backed off 100 ms, then 200 ms');
+  t.equal(node.commands.length, 3);
+  t.strictSame(logger.lines, [
+    `info: RAFTADDPEER ${SELF} via ${node.addr} failed (ERR leader not known); retrying in 100 ms`,
+    `info: RAFTADDPEER ${SELF} via ${node.addr} failed (ERR leader not known); retrying in 200 ms`,
+  ]);
+});
+
+t.test('a retry starts again from the node first given', async (t) => {
+  let leaderCalls = 0;
+  const leader = await startNode(t, () => (++leaderCalls === 1 ? '-ERR leader not known\r\n' : '+OK\r\n'));
+  const follower = await startNode(t, () => `-TRY ${leader.addr}\r\n`);
+  const logger = memoryLogger();
+  await request(follower.addr, logger);
+  t.equal(follower.commands.length, 2, 'asked the given node twice');
+  t.equal(leader.commands.length, 2);
+  t.strictSame(logger.lines, [
+    `info: ${follower.addr} redirected to the leader ${leader.addr}`,
+    `info: RAFTADDPEER ${SELF} via ${leader.addr} failed (ERR leader not known); retrying in 100 ms`,
+    `info: ${follower.addr} redirected to the leader ${leader.addr}`,
+  ]);
+});
+
+t.test('final refusals reject with INVALID_ARGUMENT at once', async (t) => {
+  const finals = [
+    'WRONGPASS invalid username-password pair or user is disabled.',
+    'NOAUTH Authentication required.',
+    'ERR invalid address "x": expected host:port',
+    "ERR unknown command 'RAFTADDPEER', with args beginning with: ",
+    "ERR wrong number of arguments for 'raftaddpeer' command",
+  ];
+  for (const text of finals) {
+    const node = await startNode(t, () => `-${text}\r\n`);
+    const logger = memoryLogger();
+    const err = await rejection(request(node.addr, logger));
+    t.ok(err instanceof BitraftError, text);
+    t.equal(err.code, 'INVALID_ARGUMENT');
+    t.equal(err.message, `${node.addr} refused RAFTADDPEER ${SELF}: ${text}`);
+    t.equal(node.commands.length, 1, 'not retried');
+    t.strictSame(logger.lines, []);
+  }
+});
+
+t.test('the deadline gives TIMEOUT with the last error', async (t) => {
+  const node = await startNode(t, () => '-ERR leader not known\r\n');
+  const logger = memoryLogger();
+  const err = await rejection(request(node.addr, logger, { timeoutMs: 150 }));
+  t.equal(err.code, 'TIMEOUT');
+  t.equal(err.message, `RAFTADDPEER ${SELF} did not succeed within 150 ms; last error: ERR leader not known`);
+  t.equal(node.commands.length, 2, 'one retry fitted before the deadline');
+});
+
+t.test('a node that does not answer: TIMEOUT by the deadline', async (t) => {
+  const node = await startNode(t, () => undefined);
+  const started = Date.now();
+  const err = await rejection(request(node.addr, memoryLogger(), { timeoutMs: 100 }));
+  t.equal(err.code, 'TIMEOUT');
+  t.match(err.message, /did not succeed within 100 ms; last error: .*no reply in time/);
+  t.ok(Date.now() - started < 1000, 'the call itself is bounded by the deadline');
+});
+
+t.test('cancelling stops the attempts with CLOSED', async (t) => {
+  const node = await startNode(t, () => '-ERR leader not known\r\n');
+  let cancel!: () => void;
+  const cancelled = new Promise<void>((r) => (cancel = r));
+  const logger = memoryLogger();
+  const p = request(node.addr, logger, { cancelled, timeoutMs: 10_000 });
+  await until(() => node.commands.length === 1);
+  cancel();
+  const err = await rejection(p);
+  t.equal(err.code, 'CLOSED');
+  t.equal(err.message, 'cancelled');
+  t.equal(node.commands.length, 1, 'no attempt after cancelling');
+});
+
+t.test('an unreachable node is retried until it answers', async (t) => {
+  const port = await freePort();
+  const logger = memoryLogger();
+  const p = request(`${HOST}:${port}`, logger);
+  await until(() => logger.lines.some((l) => l.includes('retrying in 100 ms')));
+  t.match(logger.lines.join('\n'), new RegExp(`RAFTADDPEER ${SELF} via ${HOST}:${port} failed \\(.*ECONNREFUSED.*\\); retrying in 100 ms`));
+  const node = await startNode(t, ok, port);
+  await p;
+  t.strictSame(node.commands, [['RAFTADDPEER', SELF]]);
+});
+
+t.test('a failure that is not an Error is reported as text', async (t) => {
+  const node = await startNode(t, ok);
+  const original = RespClient.prototype.call;
+  let calls = 0;
+  RespClient.prototype.call = function (this: RespClient, ...args: Parameters<RespClient['call']>) {
+    if (++calls === 1) return Promise.reject('odd failure');
+    return original.apply(this, args);
+  };
+  t.teardown(() => {
+    RespClient.prototype.call = original;
+  });
+  const logger = memoryLogger();
+  await request(node.addr, logger);
+  RespClient.prototype.call = original;
+  t.strictSame(logger.lines, [`info: RAFTADDPEER ${SELF} via ${node.addr} failed (odd failure); retrying in 100 ms`]);
+  t.equal(node.commands.length, 1);
+});
+
+t.test('an invalid target address rejects', async (t) => {
+  const err = await rejection(request('not an address', memoryLogger()));
+  t.equal(err.code, 'INVALID_ARGUMENT');
+});
+
+t.test('joinCluster', async (t) => {
+  t.test('logs success', async (t) => {
+    const node = await startNode(t, ok);
+    const logger = memoryLogger();
+    await joinCluster({ target: node.addr, self: SELF, logger, stopped: new Promise(() => {}) });
+    t.strictSame(node.commands, [['RAFTADDPEER', SELF]]);
+    t.strictSame(logger.lines, [`info: joining the cluster through ${node.addr}`, `info: joined the cluster through ${node.addr}`]);
+  });
+
+  t.test('passes the password', async (t) => {
+    const node = await startNode(t, ok);
+    await joinCluster({ target: node.addr, self: SELF, password: 'pw', logger: memoryLogger(), stopped: new Promise(() => {}) });
+    t.strictSame(node.commands[0], ['AUTH', 'pw']);
+  });
+
+  t.test('logs a refusal and does not reject', async (t) => {
+    const node = await startNode(t, () => '-ERR invalid address\r\n');
+    const logger = memoryLogger();
+    await t.resolves(joinCluster({ target: node.addr, self: SELF, logger, stopped: new Promise(() => {}) }));
+    t.strictSame(logger.lines, [
+      `info: joining the cluster through ${node.addr}`,
+      `warn: could not join the cluster through ${node.addr}: ${node.addr} refused RAFTADDPEER ${SELF}: ERR invalid address`,
+    ]);
+  });
+
+  t.test('retries until the node stops, then logs that', async (t) => {
+    const node = await startNode(t, () => '-ERR leader not known\r\n');
+    const logger = memoryLogger();
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    const joining = joinCluster({ target: node.addr, self: SELF, logger, stopped });
+    await until(() => node.commands.length === 1);
+    stop();
+    await t.resolves(joining);
+    t.equal(logger.lines.at(-1), `warn: could not join the cluster through ${node.addr}: cancelled`);
+  });
+
+  t.test('a failure that is not an Error is logged as text', async (t) => {
+    const node = await startNode(t, () => '-TRY 127.0.0.1:1\r\n');
+    const lines: string[] = [];
+    const logger: Logger = {
+      info: (m) => {
+        if (m.includes('redirected')) throw 'logger exploded';
+        lines.push(`info: ${m}`);
+      },
+      warn: (m) => lines.push(`warn: ${m}`),
+    };
+    await t.resolves(joinCluster({ target: node.addr, self: SELF, logger, stopped: new Promise(() => {}) }));
+    t.equal(lines.at(-1), `warn: could not join the cluster through ${node.addr}: logger exploded`);
+  });
+  t.end();
+});
