@@ -164,6 +164,11 @@ export interface ClusterNode {
   readonly generations: Child[];
   /** Stopped with SIGSTOP and not resumed yet. */
   paused: boolean;
+  /**
+   * A member of the cluster: started by `start`, or added and seen as a voter by
+   * `add`/`waitForVoters`; cleared by `remove`.
+   */
+  member: boolean;
   /** Removed from the cluster with `remove`. */
   removed: boolean;
 }
@@ -187,7 +192,7 @@ export interface ClusterOptions {
 
 /** What `waitForLeader` accepts. */
 export interface LeaderWait {
-  /** Nodes that must agree (default: every running, unpaused, unremoved node). */
+  /** Nodes that must agree (default: `live()`, the members running unpaused). */
   among?: ClusterNode[];
   /** A node that must not be the answer (e.g. the one just killed or paused). */
   not?: ClusterNode;
@@ -218,9 +223,9 @@ export class TestCluster {
     t.teardown(() => this.teardown());
   }
 
-  /** Running, not paused, not removed. */
+  /** Members whose process is running and not paused. */
   live(): ClusterNode[] {
-    return this.nodes.filter((n) => this.running(n) && !n.paused && !n.removed);
+    return this.nodes.filter((n) => this.running(n) && !n.paused && n.member);
   }
 
   /** Whether the node's process is running (paused or not). */
@@ -262,7 +267,7 @@ export class TestCluster {
     const port = await freePort();
     const name = `n${this.nodes.length}`;
     const dir = path.join(this.base, name);
-    const node: ClusterNode = { name, port, addr: `${HOST}:${port}`, dir, args, proc: undefined, generations: [], paused: false, removed: false };
+    const node: ClusterNode = { name, port, addr: `${HOST}:${port}`, dir, args, proc: undefined, generations: [], paused: false, member: false, removed: false };
     this.nodes.push(node);
     return node;
   }
@@ -301,10 +306,11 @@ export class TestCluster {
    */
   async start(size: number, nodeArgs: (i: number) => string[] = () => []): Promise<void> {
     const first = await this.spawnNew(nodeArgs(0));
+    first.member = true;
     await waitForOutput(first.proc!, 'stderr', /raft: became the leader at term \d+/, START_TIMEOUT_MS);
     const rest = await Promise.all(Array.from({ length: size - 1 }, (_, i) => this.spawnNew(nodeArgs(i + 1), first.addr)));
     await Promise.all(rest.map((n) => waitForOutput(n.proc!, 'stderr', /joined the cluster through/, START_TIMEOUT_MS)));
-    await this.waitForVoters(this.nodes, START_TIMEOUT_MS);
+    await this.waitForVoters([first, ...rest], START_TIMEOUT_MS);
     await this.waitForLeader(START_TIMEOUT_MS);
   }
 
@@ -335,7 +341,10 @@ export class TestCluster {
     return this.waitForLeader();
   }
 
-  /** Polls the leader's RAFTPEERS until its voters are exactly `nodes` and there are no learners. */
+  /**
+   * Polls the leader's RAFTPEERS until its voters are exactly `nodes` and there are no
+   * learners; then `nodes` are the members.
+   */
   async waitForVoters(nodes: ClusterNode[], timeoutMs = 20_000): Promise<void> {
     const want = nodes.map((n) => n.addr).sort().join(',');
     const deadline = Date.now() + timeoutMs;
@@ -349,23 +358,32 @@ export class TestCluster {
         const peers = peersOf(reply);
         seen = peers.map((p) => `${p.addr} ${p.suffrage}`).join(', ');
         const voters = peers.filter((p) => p.suffrage === 'voter').map((p) => p.addr).sort().join(',');
-        if (voters === want && peers.every((p) => p.suffrage === 'voter')) return;
+        if (voters === want && peers.every((p) => p.suffrage === 'voter')) {
+          for (const n of this.nodes) n.member = nodes.includes(n);
+          return;
+        }
       }
       if (Date.now() > deadline) throw new Error(`the voters did not become ${want} within ${timeoutMs} ms (last seen: ${seen})\n${this.logs()}`);
       await sleep(100);
     }
   }
 
-  /** Sends `signal` (SIGKILL by default) to the node and waits for its exit. */
-  async kill(node: ClusterNode, signal: NodeJS.Signals = 'SIGKILL'): Promise<Exit | undefined> {
+  /**
+   * Sends `signal` (SIGKILL by default) to the node and waits for its exit. A node still
+   * running `timeoutMs` later is SIGKILLed, and the call rejects.
+   */
+  async kill(node: ClusterNode, signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 15_000): Promise<Exit | undefined> {
     const proc = node.proc;
     if (!proc || proc.hasExited()) return proc ? proc.exited : undefined;
     killPid(proc.pid, signal);
     // A stopped process only acts on signals other than SIGKILL once it runs again.
     if (node.paused && signal !== 'SIGKILL') killPid(proc.pid, 'SIGCONT');
-    const exit = await proc.exited;
     node.paused = false;
-    return exit;
+    const exit = await Promise.race([proc.exited, sleep(timeoutMs).then(() => undefined)]);
+    if (exit) return exit;
+    killPid(proc.pid, 'SIGKILL');
+    await proc.exited;
+    throw new Error(`${node.name} did not exit within ${timeoutMs} ms of ${signal}\n${tail(proc.stderr())}`);
   }
 
   /** Starts a stopped node again on the same directory and port; `args` replaces its extra flags. */
@@ -396,14 +414,14 @@ export class TestCluster {
     const node = await this.spawnNew(opts.args ?? [], join);
     if (opts.wait !== false) {
       await waitForOutput(node.proc!, 'stderr', /joined the cluster through/, START_TIMEOUT_MS);
-      await this.waitForVoters(this.members());
+      await this.waitForVoters([...this.members(), node]);
     }
     return node;
   }
 
-  /** Nodes that are members (not removed). */
+  /** The members, running or not. */
   members(): ClusterNode[] {
-    return this.nodes.filter((n) => !n.removed);
+    return this.nodes.filter((n) => n.member);
   }
 
   /**
@@ -413,7 +431,10 @@ export class TestCluster {
   async remove(node: ClusterNode, via?: ClusterNode): Promise<Resp> {
     const target = via ?? (await this.leader());
     const reply = await this.call(target, ['RAFTREMOVEPEER', node.addr], this.requestTimeoutMs + 5000);
-    if (reply === 'OK') node.removed = true;
+    if (reply === 'OK') {
+      node.removed = true;
+      node.member = false;
+    }
     return reply;
   }
 
@@ -470,7 +491,7 @@ export class TestCluster {
   }
 
   /** The end of every node's log, for failure messages. */
-  logs(max = 3000): string {
+  logs(max = 1500): string {
     return this.nodes.map((n) => `--- ${n.name} ${n.addr}${n.removed ? ' (removed)' : ''}${n.paused ? ' (paused)' : ''} ---\n${tail(this.log(n), max)}`).join('\n');
   }
 

@@ -20,7 +20,7 @@ export interface MembershipRequest {
 }
 
 /** Errors that retrying cannot fix: wrong password, bad address, not a bitraft node. */
-const FINAL = /^(WRONGPASS|NOAUTH|ERR invalid|ERR unknown command|ERR wrong number)/;
+const FINAL = /(?:^|AUTH refused: )(WRONGPASS|NOAUTH|ERR invalid|ERR unknown command|ERR wrong number)/;
 
 /**
  * Sends `RAFTADDPEER addr` or `RAFTREMOVEPEER addr` to the cluster until it is committed:

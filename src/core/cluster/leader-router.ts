@@ -4,13 +4,16 @@ import type { NodeId } from '../raft/types.js';
 import { parseAddress, type RedirectMode } from '../server/config.js';
 import { replyForError } from '../server/reply-errors.js';
 import type { Logger } from '../support/logger.js';
-import { RespClient } from './resp-client.js';
+import { RespClient, UnavailableError } from './resp-client.js';
 
 /** The internal command a follower wraps forwarded commands in. */
 export const FORWARD_COMMAND = 'RAFTFWD';
 
 /** `-ERR leader not known`: no leader is known (an election is under way, or no quorum). */
 export const LEADER_NOT_KNOWN: Reply = errorReply('ERR leader not known');
+
+/** How many leader changes a forwarded command follows before it gives up. */
+const MAX_LEADER_CHANGES = 2;
 
 /** A forwarded command reached a node that no longer leads. */
 export const NOT_LEADER_ANY_MORE: Reply = errorReply('ERR not the leader any more; retry');
@@ -60,12 +63,12 @@ export class LeaderRouter {
     if (forwarded) return NOT_LEADER_ANY_MORE;
     const { cluster } = this.opts;
     const leader = cluster.leader;
-    if (leader !== undefined && leader !== cluster.id) return this.toLeader(leader, args);
+    if (leader !== undefined && leader !== cluster.id) return this.toLeader(leader, args, local);
     // No leader, or this node is handing leadership over: wait for the next one.
     return cluster.waitForLeader(this.opts.leaderWaitMs, leader).then((found) => {
       if (found === undefined) return LEADER_NOT_KNOWN;
       if (found === this.opts.cluster.id) return local();
-      return this.toLeader(found, args);
+      return this.toLeader(found, args, local);
     });
   }
 
@@ -75,12 +78,32 @@ export class LeaderRouter {
     this.clients.clear();
   }
 
-  private toLeader(leader: NodeId, args: readonly Buffer[]): Reply | Promise<Reply> {
+  private toLeader(leader: NodeId, args: readonly Buffer[], local: () => Reply | Promise<Reply>): Reply | Promise<Reply> {
     if (this.opts.mode === 'try') return errorReply(`TRY ${leader}`);
     if (this.opts.mode === 'moved') return errorReply(`MOVED 0 ${leader}`);
-    return this.client(leader)
-      .call([FORWARD_COMMAND, ...args], this.opts.timeoutMs)
-      .catch((err: unknown) => replyForError(err));
+    return this.forward(leader, args, local, MAX_LEADER_CHANGES);
+  }
+
+  /**
+   * Forwards to `leader`. When it cannot be reached and the command never left (a dead
+   * leader, before the others noticed), waits for the next leader and forwards there —
+   * a client sees a short pause across a failover rather than an error.
+   */
+  private forward(leader: NodeId, args: readonly Buffer[], local: () => Reply | Promise<Reply>, changes: number): Promise<Reply> {
+    let client: RespClient;
+    try {
+      client = this.client(leader);
+    } catch (err) {
+      return Promise.resolve(replyForError(err));
+    }
+    return client.call([FORWARD_COMMAND, ...args], this.opts.timeoutMs).catch((err: unknown) => {
+      if (!(err instanceof UnavailableError) || !err.unsent || changes === 0) return replyForError(err);
+      return this.opts.cluster.waitForLeader(this.opts.leaderWaitMs, leader).then((next) => {
+        if (next === undefined) return LEADER_NOT_KNOWN;
+        if (next === this.opts.cluster.id) return local();
+        return this.forward(next, args, local, changes - 1);
+      });
+    });
   }
 
   private client(leader: NodeId): RespClient {

@@ -57,15 +57,14 @@ export class PeerTransport implements Transport {
   private peer(id: NodeId): RespClient | undefined {
     let p = this.peers.get(id);
     if (!p && !this.unreachable.has(id)) {
-      let addr;
       try {
-        addr = parseAddress(id);
+        const addr = parseAddress(id);
+        p = new RespClient({ host: addr.host, port: addr.port, password: this.opts.password, logger: this.opts.logger, name: `peer ${id}` });
       } catch {
         this.opts.logger.warn(`raft: cannot reach peer ${JSON.stringify(id)}: not a host:port address`);
         this.unreachable.add(id);
         return undefined;
       }
-      p = new RespClient({ host: addr.host, port: addr.port, password: this.opts.password, logger: this.opts.logger, name: `peer ${id}` });
       this.peers.set(id, p);
     }
     return p;

@@ -75,6 +75,20 @@ const COMPACT_AT = 1024;
 const ignore = (): void => {};
 
 /**
+ * `UNAVAILABLE` from a `RespClient`: the peer could not be reached or the connection
+ * broke. `unsent` tells that the command never left this process (no connection could
+ * be made, or it broke before it was ready), so retrying it elsewhere cannot run it twice.
+ */
+export class UnavailableError extends BitraftError {
+  readonly unsent: boolean;
+
+  constructor(message: string, unsent: boolean) {
+    super('UNAVAILABLE', message);
+    this.unsent = unsent;
+  }
+}
+
+/**
  * A pipelining Redis-protocol client to one peer over one lazily opened TCP connection
  * (no Nagle). Replies are matched to requests in FIFO order; `call`s and fire-and-forget
  * `send`s share that FIFO. Commands issued in one event-loop turn leave in one socket
@@ -198,7 +212,7 @@ export class RespClient {
   }
 
   private backingOff(): BitraftError {
-    return new BitraftError('UNAVAILABLE', `${this.name}: unavailable, in back-off after: ${this.lastFailure}`);
+    return new UnavailableError(`${this.name}: unavailable, in back-off after: ${this.lastFailure}`, true);
   }
 
   private connect(): Conn {
@@ -342,13 +356,15 @@ export class RespClient {
    */
   private drop(conn: Conn, reason: string, timedOutAt = -Infinity): void {
     if (this.conn !== conn) return;
+    const ready = conn.ready;
     const owed = this.detach(conn);
     const delay = this.backoffMs;
     this.retryAt = this.clock.now() + delay;
     this.backoffMs = Math.min(delay * 2, this.maxBackoffMs);
     if (reason !== this.lastFailure) this.logger.warn(`${this.name}: ${reason}; backing off ${delay} ms`);
     this.lastFailure = reason;
-    const unavailable = new BitraftError('UNAVAILABLE', `${this.name}: ${reason}`);
+    // Before the connection was ready nothing but AUTH was written: the commands never left.
+    const unavailable = new UnavailableError(`${this.name}: ${reason}`, !ready);
     const timeout = new BitraftError('TIMEOUT', `${this.name}: no reply in time`);
     for (const e of owed) e.waiter?.reject(e.deadline <= timedOutAt ? timeout : unavailable);
   }

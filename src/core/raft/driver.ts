@@ -241,18 +241,39 @@ export class RaftDriver<R> {
     const early = rd.messages.filter((m) => SENT_BEFORE_SYNC.has(m.type));
     const late = early.length === 0 ? rd.messages : rd.messages.filter((m) => !SENT_BEFORE_SYNC.has(m.type));
     if (early.length > 0) this.transport.send(early);
+    // Committed entries already on this node's disk (older than this Ready's entries)
+    // need not wait for this Ready's sync: they are applied, and their proposers
+    // answered, now — so a write's reply never waits for the fsync of later writes.
+    const results = new Map<number, R>();
+    const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Number.POSITIVE_INFINITY;
+    let next = 0;
+    while (next < rd.committed.length && rd.committed[next]!.index < firstNew) this.applyEntry(rd.committed[next++]!, results);
+    if (next > 0) this.settleCommands(rd, results);
     if (rd.entries.length > 0) this.log.append(rd.entries);
     if (rd.hardState) this.log.setHardState(rd.hardState);
     if (rd.conf) this.log.setConf(rd.conf);
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState || rd.conf) await this.log.sync();
     if (rd.softState) this.onSoftState(rd.softState);
     if (late.length > 0) this.transport.send(late);
-    const results = new Map<number, R>();
-    for (const e of rd.committed) {
-      if (e.type === 'command') results.set(e.index, this.fsm.apply(e));
-      this.appliedIndex = e.index;
-    }
+    while (next < rd.committed.length) this.applyEntry(rd.committed[next++]!, results);
     return () => this.settle(rd, results);
+  }
+
+  private applyEntry(e: Entry, results: Map<number, R>): void {
+    if (e.type === 'command') results.set(e.index, this.fsm.apply(e));
+    this.appliedIndex = e.index;
+  }
+
+  /**
+   * Answers the proposers of the command entries applied so far. Membership changes and
+   * refusals wait for `settle`, after the acknowledgement, so whoever awaits them sees
+   * the core up to date.
+   */
+  private settleCommands(rd: Ready, results: ReadonlyMap<number, R>): void {
+    for (const p of rd.proposals) {
+      if (p.kind !== 'committed' || !results.has(p.index)) continue;
+      take(this.waiters, p.id)?.resolve(results.get(p.index));
+    }
   }
 
   private settle(rd: Ready, results: ReadonlyMap<number, R>): void {

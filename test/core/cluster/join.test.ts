@@ -201,13 +201,22 @@ t.test('final refusals reject with INVALID_ARGUMENT at once', async (t) => {
   }
 });
 
+t.test('a password the cluster refuses is final too', async (t) => {
+  const node = await startNode(t, (args) => (args[0]!.toString('latin1').toUpperCase() === 'AUTH' ? '-WRONGPASS invalid username-password pair or user is disabled.\r\n' : '+OK\r\n'));
+  const err = await rejection(requestMembershipChange({ target: node.addr, command: 'RAFTADDPEER', addr: SELF, password: 'nope', logger: memoryLogger(), timeoutMs: 5000 }));
+  t.equal(err.code, 'INVALID_ARGUMENT');
+  t.match(err.message, /AUTH refused: WRONGPASS/);
+});
+
 t.test('the deadline gives TIMEOUT with the last error', async (t) => {
   const node = await startNode(t, () => '-ERR leader not known\r\n');
   const logger = memoryLogger();
-  const err = await rejection(request(node.addr, logger, { timeoutMs: 150 }));
+  // Attempts at ~0 ms and ~100 ms; the next back-off (200 ms) would end past the deadline.
+  const err = await rejection(request(node.addr, logger, { timeoutMs: 250 }));
   t.equal(err.code, 'TIMEOUT');
-  t.equal(err.message, `RAFTADDPEER ${SELF} did not succeed within 150 ms; last error: ERR leader not known`);
+  t.equal(err.message, `RAFTADDPEER ${SELF} did not succeed within 250 ms; last error: ERR leader not known`);
   t.equal(node.commands.length, 2, 'one retry fitted before the deadline');
+  t.equal(logger.lines.length, 1, 'the retry was logged, the give-up is the rejection');
 });
 
 t.test('a node that does not answer: TIMEOUT by the deadline', async (t) => {

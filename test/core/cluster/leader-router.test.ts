@@ -223,15 +223,62 @@ t.test('each leader gets its own connection', async (t) => {
   t.equal(one.connections + two.connections, 2);
 });
 
-t.test('an unreachable leader gives an error reply, not a rejection', async (t) => {
+t.test('an unreachable leader: the command never left, so it waits for the next leader', async (t) => {
   const cluster = new FakeCluster();
-  cluster.leader = await deadAddress();
+  const dead = await deadAddress();
+  cluster.leader = dead;
+  const r = router(t, cluster);
+  t.strictSame(await r.route(args('SET', 'k', 'v'), false, notCalled), LEADER_NOT_KNOWN, 'no other leader within leaderWaitMs');
+  t.strictSame(cluster.waits.at(-1), { ms: 50, except: dead }, 'waited for a leader other than the dead one');
+
+  const next = await startLeader(t);
+  const pending = r.route(args('ECHO', 'hi'), false, notCalled);
+  await until(() => cluster.waits.length === 2);
+  cluster.elect(next.id);
+  t.strictSame(await pending, { type: 'bulk', value: Buffer.from('hi') }, 'forwarded to the next leader');
+
+  cluster.leader = dead;
+  let locals = 0;
+  const mine = r.route(args('SET', 'k', 'v'), false, () => (locals++, { type: 'simple', value: 'LOCAL' }));
+  await until(() => cluster.waits.length === 3);
+  cluster.elect(ME);
+  t.strictSame(await mine, { type: 'simple', value: 'LOCAL' }, 'answered here when this node is elected');
+  t.equal(locals, 1);
+});
+
+t.test('a forwarded command follows at most two leader changes', async (t) => {
+  const cluster = new FakeCluster();
+  const dead = [await deadAddress(), await deadAddress(), await deadAddress()];
+  cluster.leader = dead[0];
+  const r = router(t, cluster, { leaderWaitMs: 2000 });
+  const pending = r.route(args('SET', 'k', 'v'), false, notCalled);
+  for (let i = 1; i < 3; i++) {
+    await until(() => cluster.waits.length === i);
+    cluster.elect(dead[i]);
+  }
+  const reply = await pending;
+  t.match(reply, { type: 'error', text: /^ERR leader .*ECONNREFUSED/ }, 'the third failure is an error reply');
+  t.equal(cluster.waits.length, 2);
+});
+
+t.test('a leader that drops the connection after the command was sent: an error, never a retry', async (t) => {
+  const server = net.createServer((socket) => socket.on('data', () => socket.destroy()));
+  await new Promise<void>((resolve) => server.listen({ host: HOST, port: 0 }, resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const cluster = new FakeCluster();
+  cluster.leader = `${HOST}:${(server.address() as net.AddressInfo).port}`;
   const r = router(t, cluster);
   const reply = await r.route(args('SET', 'k', 'v'), false, notCalled);
-  t.equal(reply.type, 'error');
-  t.match(reply, { text: /^ERR leader / }, 'the connection failure as an error line');
-  const again = await r.route(args('SET', 'k', 'v'), false, notCalled);
-  t.equal(again.type, 'error', 'while backing off, too');
+  t.match(reply, { type: 'error', text: /^ERR leader / }, 'its outcome is unknown: reported, not retried');
+  t.equal(cluster.waits.length, 0);
+});
+
+t.test('a leader id that is not an address gives an error reply', async (t) => {
+  const cluster = new FakeCluster();
+  cluster.leader = 'node-b';
+  const r = router(t, cluster);
+  t.match(r.route(args('GET', 'k'), false, notCalled), Promise);
+  t.match(await r.route(args('GET', 'k'), false, notCalled), { type: 'error', text: /invalid address "node-b"/ });
 });
 
 t.test('a leader that does not answer in time gives an error reply', async (t) => {

@@ -164,6 +164,8 @@ t.test('a node id that is not an address is reported once and its messages dropp
   tr.send([heartbeat('host:99999', 1)]);
   t.equal(logger.lines.length, 2, 'another bad id is reported too');
   t.match(logger.lines[1], /cannot reach peer "host:99999"/);
+  tr.send([heartbeat('127.0.0.1:0', 1)]);
+  t.match(logger.lines[2], /cannot reach peer "127\.0\.0\.1:0"/, 'port 0 is no address to reach either');
 });
 
 t.test('with a password, AUTH goes first on the connection', async (t) => {

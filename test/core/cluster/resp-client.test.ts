@@ -240,10 +240,10 @@ t.test('a refused connection fails at once during back-off, then succeeds once t
   const logger = memoryLogger();
   const clock = manualClock(0);
   const c = client(t, port, { clock, logger, minBackoffMs: 30 });
-  await t.rejects(c.call(['PING']), { code: 'UNAVAILABLE', message: /ECONNREFUSED/ });
+  await t.rejects(c.call(['PING']), { code: 'UNAVAILABLE', message: /ECONNREFUSED/, unsent: true }, 'never sent: no connection');
   const peer = await startPeer(t, standard, port);
   clock.advance(29);
-  await t.rejects(c.call(['PING']), { code: 'UNAVAILABLE', message: /back-off after: .*ECONNREFUSED/ }, 'rejected without trying');
+  await t.rejects(c.call(['PING']), { code: 'UNAVAILABLE', message: /back-off after: .*ECONNREFUSED/, unsent: true }, 'rejected without trying');
   t.equal(c.send(['PING']), false, 'send drops during back-off');
   t.equal(peer.connections, 0);
   clock.advance(1);
@@ -272,7 +272,7 @@ t.test('the back-off doubles up to its cap and resets after a connection', async
   const peer = await startPeer(t, (args) => (args[0]!.toString() === 'BYE' ? CLOSE : '+OK\r\n'), port);
   clock.advance(25);
   t.same(await c.call(['PING']), simple('OK'));
-  await t.rejects(c.call(['BYE']), { code: 'UNAVAILABLE', message: /connection closed/ });
+  await t.rejects(c.call(['BYE']), { code: 'UNAVAILABLE', message: /connection closed/, unsent: false }, 'sent, then the connection closed');
   clock.advance(9);
   await t.rejects(c.call(['PING']), backingOff, 'back-off restarts at the minimum');
   clock.advance(1);
