@@ -32,6 +32,8 @@ export interface ClusterOptions {
   heartbeatMs: number;
   /** Base election timeout; each election waits a random time in [electionMs, 2·electionMs). */
   electionMs: number;
+  /** Longest a write or read waits to be committed or confirmed before it fails with `TIMEOUT` (default 10 s). */
+  requestTimeoutMs?: number;
   store: Bitcask;
   machine: KvMachine;
   transport: Transport;
@@ -108,6 +110,7 @@ export class Cluster {
       logger: opts.logger,
       applied: saved,
       onSoftState: (ss) => this.onSoftState(ss),
+      timeout: { ticks: Math.ceil((opts.requestTimeoutMs ?? 10_000) / opts.heartbeatMs), ms: opts.requestTimeoutMs ?? 10_000 },
     });
     this.checkpoint = new AppliedCheckpoint(
       { dir: raftDir, store: opts.store, applied: () => this.driver.applied, logger: opts.logger, intervalMs: opts.checkpointMs ?? 1000 },

@@ -6,7 +6,6 @@ import { replyForError } from '../server/reply-errors.js';
 import type { Session } from '../server/session.js';
 import { DroppedError } from '../raft/driver.js';
 import type { Cluster } from './cluster.js';
-import type { Deadlines } from './deadlines.js';
 import type { LeaderRouter } from './leader-router.js';
 
 /** Settings of a `RaftProposer`. */
@@ -15,8 +14,6 @@ export interface RaftProposerOptions {
   machine: KvMachine;
   router: Pick<LeaderRouter, 'route'>;
   consistency: Consistency;
-  /** Bounds every write and read barrier (`-ERR … timed out`). */
-  deadlines: Deadlines;
 }
 
 /**
@@ -25,7 +22,7 @@ export interface RaftProposerOptions {
  * applied here; a read waits for the barrier its consistency level needs. Elsewhere
  * both go to the router (forwarded to the leader, or redirected). A proposal the core
  * refuses because leadership moved is routed again, which is safe: it never entered
- * the log. Every request ends within the deadline.
+ * the log. Every request ends within the driver's request timeout.
  */
 export class RaftProposer implements Proposer {
   private readonly opts: RaftProposerOptions;
@@ -39,9 +36,8 @@ export class RaftProposer implements Proposer {
   }
 
   propose(args: readonly Buffer[], session: Session): Reply | Promise<Reply> {
-    const { cluster, router, deadlines } = this.opts;
-    const local = (): Promise<Reply> =>
-      deadlines.bound(cluster.driver.propose(encodeCommand(args)), 'the write').catch((err: unknown) => this.failed(err, args, session, local));
+    const { cluster, router } = this.opts;
+    const local = (): Promise<Reply> => cluster.driver.propose(encodeCommand(args)).catch((err: unknown) => this.failed(err, args, session, local));
     if (!cluster.isLeader) return router.route(args, session.forwarded, local);
     return local();
   }
@@ -60,7 +56,7 @@ export class RaftProposer implements Proposer {
 
   private readBarrier(): Promise<void> {
     if (!this.barrier) {
-      this.barrier = this.opts.deadlines.bound(this.opts.cluster.driver.readIndex(this.mode), 'the read');
+      this.barrier = this.opts.cluster.driver.readIndex(this.mode);
       setImmediate(() => {
         this.barrier = undefined;
       });

@@ -56,6 +56,14 @@ const SENT_BEFORE_SYNC: ReadonlySet<Message['type']> = new Set(['append', 'heart
 interface Waiter {
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
+  /** The tick count when the request was made. */
+  tick: number;
+}
+
+/** How long requests may wait: `ticks` of the ticker, which is `ms` milliseconds (for the message). */
+export interface RequestTimeout {
+  ticks: number;
+  ms: number;
 }
 
 /**
@@ -88,11 +96,15 @@ export class RaftDriver<R> {
   private stopped = false;
   private appliedIndex = 0;
   private readonly onSoftState: (ss: SoftState) => void;
+  private readonly timeout: RequestTimeout | undefined;
+  private ticks = 0;
 
   /**
    * `onSoftState` is told of every change of role or known leader, once the Ready that
    * carries it is written (the new leader's first entries included). `applied` is the
-   * index the state machine held before a restart (as given to the core).
+   * index the state machine held before a restart (as given to the core). With
+   * `timeout`, a request still waiting after that many ticks is rejected with `TIMEOUT`
+   * (a write's outcome is then unknown: it may still be applied).
    */
   constructor(opts: {
     core: RaftCore;
@@ -103,6 +115,7 @@ export class RaftDriver<R> {
     logger?: Logger;
     onSoftState?: (ss: SoftState) => void;
     applied?: number;
+    timeout?: RequestTimeout;
   }) {
     this.core = opts.core;
     this.log = opts.log;
@@ -112,6 +125,7 @@ export class RaftDriver<R> {
     this.logger = opts.logger ?? silentLogger;
     this.onSoftState = opts.onSoftState ?? (() => {});
     this.appliedIndex = opts.applied ?? 0;
+    this.timeout = opts.timeout;
   }
 
   /** The last index applied to the state machine by this driver. */
@@ -126,7 +140,11 @@ export class RaftDriver<R> {
 
   /** Starts ticking and handles whatever the core has to do already. */
   start(): void {
-    this.ticker.start(() => this.input(() => this.core.tick()));
+    this.ticker.start(() => {
+      this.ticks++;
+      this.expire();
+      this.input(() => this.core.tick());
+    });
     this.kick();
   }
 
@@ -179,7 +197,7 @@ export class RaftDriver<R> {
   private request(map: Map<number, Waiter>, start: () => number): Promise<unknown> {
     if (this.stopped) return Promise.reject(new BitraftError('CLOSED', 'the node is stopping'));
     return new Promise((resolve, reject) => {
-      map.set(start(), { resolve, reject });
+      map.set(start(), { resolve, reject, tick: this.ticks });
       this.kick();
     });
   }
@@ -293,6 +311,30 @@ export class RaftDriver<R> {
     this.readyReads = this.readyReads.filter((r) => {
       if (r.index > this.appliedIndex) return true;
       r.waiter.resolve(undefined);
+      return false;
+    });
+  }
+
+  /** Rejects the requests older than the timeout (maps keep insertion order: oldest first). */
+  private expire(): void {
+    if (!this.timeout) return;
+    const due = this.ticks - this.timeout.ticks;
+    const expired = (w: Waiter, what: string): void => {
+      w.reject(new BitraftError('TIMEOUT', `${what} timed out after ${this.timeout!.ms} ms`));
+    };
+    for (const [id, w] of this.waiters) {
+      if (w.tick > due) break;
+      this.waiters.delete(id);
+      expired(w, 'the write (its outcome is unknown: it may still be applied)');
+    }
+    for (const [id, w] of this.readWaiters) {
+      if (w.tick > due) break;
+      this.readWaiters.delete(id);
+      expired(w, 'the read');
+    }
+    this.readyReads = this.readyReads.filter((r) => {
+      if (r.waiter.tick > due) return true;
+      expired(r.waiter, 'the read');
       return false;
     });
   }

@@ -1,7 +1,6 @@
 import os from 'node:os';
 import { Bitcask } from '../bitcask/index.js';
 import { Cluster } from '../cluster/cluster.js';
-import { Deadlines } from '../cluster/deadlines.js';
 import { joinCluster } from '../cluster/join.js';
 import { LeaderRouter } from '../cluster/leader-router.js';
 import { PeerTransport } from '../cluster/peer-transport.js';
@@ -59,7 +58,6 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   logger.info(`opened ${config.dir}: ${store.size} keys`);
   const machine = new KvMachine(store);
   const transport = new PeerTransport({ password: config.requirepass, logger });
-  const deadlines = new Deadlines(config.requestTimeoutMs);
   let stopping: Promise<void> | undefined;
   let markStopped!: () => void;
   const stopped = new Promise<void>((resolve) => {
@@ -115,6 +113,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       durability: config.durability,
       heartbeatMs: config.heartbeatMs,
       electionMs: config.electionMs,
+      requestTimeoutMs: config.requestTimeoutMs,
       store,
       machine,
       transport,
@@ -130,7 +129,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       leaderWaitMs: config.electionMs * 2,
       logger,
     });
-    late.proposer = new RaftProposer({ cluster, machine, router: late.router, consistency: config.consistency, deadlines });
+    late.proposer = new RaftProposer({ cluster, machine, router: late.router, consistency: config.consistency });
   } catch (err) {
     await server.close();
     await store.close();

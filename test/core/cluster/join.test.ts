@@ -202,7 +202,7 @@ t.test('final refusals reject with INVALID_ARGUMENT at once', async (t) => {
 });
 
 t.test('a password the cluster refuses is final too', async (t) => {
-  const node = await startNode(t, (args) => (args[0]!.toString('latin1').toUpperCase() === 'AUTH' ? '-WRONGPASS invalid username-password pair or user is disabled.\r\n' : '+OK\r\n'));
+  const node = await startNode(t, (args) => (args[0]!.toUpperCase() === 'AUTH' ? '-WRONGPASS invalid username-password pair or user is disabled.\r\n' : '+OK\r\n'));
   const err = await rejection(requestMembershipChange({ target: node.addr, command: 'RAFTADDPEER', addr: SELF, password: 'nope', logger: memoryLogger(), timeoutMs: 5000 }));
   t.equal(err.code, 'INVALID_ARGUMENT');
   t.match(err.message, /AUTH refused: WRONGPASS/);

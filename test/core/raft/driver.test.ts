@@ -270,6 +270,44 @@ t.test("a leader's appends and heartbeats leave before its sync; every other mes
   await watched.stop();
 });
 
+t.test('with a timeout, requests still waiting after that many ticks fail with TIMEOUT', async (t) => {
+  const core = new ScriptedCore();
+  const ticker = new ManualTicker();
+  const driver = new RaftDriver({ core, log: new SyncedStorage(), fsm: new Recorder(), transport: { send: () => {} }, ticker, timeout: { ticks: 2, ms: 200 } });
+  driver.start();
+  const write = driver.propose(bytes('w')); // id 1: never committed
+  const read = driver.readIndex(); // id 2: never confirmed
+  const later = driver.readIndex(); // id 3: confirmed at index 9, never applied
+  core.readies.push({ ...empty, reads: [{ id: 3, kind: 'ready', index: 9 }] });
+  await flush();
+  ticker.tick!();
+  const young = driver.propose(bytes('y')); // id 4, one tick younger
+  const settled: string[] = [];
+  for (const [name, p] of [['write', write], ['read', read], ['later', later], ['young', young]] as const) {
+    p.then(
+      () => settled.push(`${name} ok`),
+      (err: BitraftError) => settled.push(`${name} ${err.code}: ${err.message}`),
+    );
+  }
+  await flush();
+  t.same(settled, [], 'one tick: all still waiting');
+  ticker.tick!();
+  await flush();
+  t.same(settled, [
+    'write TIMEOUT: the write (its outcome is unknown: it may still be applied) timed out after 200 ms',
+    'read TIMEOUT: the read timed out after 200 ms',
+    'later TIMEOUT: the read timed out after 200 ms',
+  ]);
+  core.readies.push({ ...empty, committed: [entry(1)], proposals: [{ id: 1, kind: 'committed', index: 1, term: 2 }] });
+  driver.receive({ type: 'heartbeat', from: 'b', to: 'a', term: 2, commit: 1, context: 0 });
+  await flush();
+  t.equal(settled.length, 3, 'an outcome after the timeout is dropped');
+  ticker.tick!();
+  await flush();
+  t.match(settled[3], /^young TIMEOUT/, 'the younger request expires a tick later');
+  await driver.stop();
+});
+
 t.test('DroppedError names the leader when one is known', async (t) => {
   t.match(new DroppedError('not-leader', undefined), { code: 'NOT_LEADER', message: 'not the leader', leader: undefined });
   t.match(new DroppedError('not-leader', 'n2'), { message: 'not the leader; the leader is n2' });

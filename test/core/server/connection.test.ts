@@ -7,7 +7,6 @@ import type { Reply } from '../../../src/core/resp/types.js';
 import { Connection } from '../../../src/core/server/connection.js';
 import type { Proposer } from '../../../src/core/server/proposer.js';
 import { RaftProposer } from '../../../src/core/cluster/raft-proposer.js';
-import { Deadlines } from '../../../src/core/cluster/deadlines.js';
 import { deferred, makeServer, settle, type Deferred, type ServerFixtureOptions } from './server-fixture.js';
 
 /** Stands in for a net.Socket: records writes, ends, pauses and resumes, in order. */
@@ -172,7 +171,7 @@ t.test('through a one-node Raft cluster: the write and a read behind it are answ
   const { sock } = await open(t, {
     config: { durability: 'high' },
     proposer: (machine, _config, cluster) =>
-      new RaftProposer({ cluster, machine, router: { route: () => PONG_REPLY }, consistency: 'high', deadlines: new Deadlines(10_000) }),
+      new RaftProposer({ cluster, machine, router: { route: () => PONG_REPLY }, consistency: 'high' }),
   });
   sock.send(`${cmd('SET', 'k', 'v')}${cmd('GET', 'k')}PING\r\n`);
   t.equal(sock.writes.length, 0, 'nothing before the entry is committed');
