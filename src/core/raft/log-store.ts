@@ -18,7 +18,7 @@ import { crc32 } from '../support/crc32.js';
 import { BitraftError, CorruptionError } from '../support/errors.js';
 import { silentLogger, type Logger } from '../support/logger.js';
 import { bootstrapEntries } from './conf-change.js';
-import { EMPTY_CONF, EMPTY_HARD_STATE, LogRangeError, type LogStorage } from './storage.js';
+import { EMPTY_CONF, EMPTY_HARD_STATE, LogRangeError, limitSize, type LogStorage } from './storage.js';
 import type { ConfState, Entry, EntryType, HardState, NodeId, SnapshotMeta } from './types.js';
 
 /** The log file's name in the store's directory. */
@@ -229,6 +229,8 @@ export interface DiskLogStoreOptions {
   readonly logger?: Logger;
   /** Whether `sync()` fsyncs appended entries (default true); see `sync`. */
   readonly syncEntries?: boolean;
+  /** How many recently appended entries are kept in memory to spare reading them back (default 8192). */
+  readonly tailEntries?: number;
 }
 
 /**
@@ -264,12 +266,20 @@ export class DiskLogStore implements LogStorage {
   private persisted: string;
   /** Appended entries not yet flushed. */
   private dirty = false;
+  /**
+   * The most recently appended entries (contiguous, up to the last one; at most
+   * `tailEntries`): a leader sends and applies what it just wrote, so those reads need
+   * not go back to the file.
+   */
+  private tail: Entry[] = [];
+  private readonly tailEntries: number;
   /** The I/O error that stopped writes. */
   private failure: unknown = undefined;
 
-  private constructor(dir: string, fd: number, logger: Logger, state: PersistedState | undefined, syncEntries: boolean) {
+  private constructor(dir: string, fd: number, logger: Logger, state: PersistedState | undefined, options: DiskLogStoreOptions) {
     this.dir = dir;
-    this.syncEntries = syncEntries;
+    this.syncEntries = options.syncEntries ?? true;
+    this.tailEntries = options.tailEntries ?? 8192;
     this.logPath = path.join(dir, LOG_FILE);
     this.fd = fd;
     this.logger = logger;
@@ -292,7 +302,7 @@ export class DiskLogStore implements LogStorage {
     const state = readStateFile(path.join(dir, STATE_FILE));
     const fd = fs.openSync(path.join(dir, LOG_FILE), fs.constants.O_RDWR | fs.constants.O_CREAT);
     try {
-      const store = new DiskLogStore(dir, fd, options.logger ?? silentLogger, state, options.syncEntries ?? true);
+      const store = new DiskLogStore(dir, fd, options.logger ?? silentLogger, state, options);
       store.load();
       return store;
     } catch (err) {
@@ -418,6 +428,8 @@ export class DiskLogStore implements LogStorage {
     const first = lo - this.snap.index - 1;
     const end = hi - this.snap.index - 1;
     if (end <= first) return [];
+    const tailFirst = this.tail.length > 0 ? this.tail[0]!.index : Number.POSITIVE_INFINITY;
+    if (lo >= tailFirst) return limitSize(this.tail.slice(lo - tailFirst, hi - tailFirst), maxBytes);
     // The same cut as limitSize, from the record sizes alone.
     let last = first;
     let bytes = this.endOf(first) - this.offsets[first]! - RECORD_OVERHEAD;
@@ -481,6 +493,10 @@ export class DiskLogStore implements LogStorage {
       pos += RECORD_OVERHEAD + e.data.length;
     }
     this.size = pos;
+    const tailFirst = this.tail.length > 0 ? this.tail[0]!.index : first;
+    if (first !== tailFirst + this.tail.length) this.tail = this.tail.slice(0, Math.max(0, first - tailFirst));
+    this.tail.push(...fresh);
+    if (this.tail.length > this.tailEntries) this.tail = this.tail.slice(this.tail.length - Math.ceil(this.tailEntries / 2));
   }
 
   /**
@@ -532,6 +548,7 @@ export class DiskLogStore implements LogStorage {
     this.offsets.copyWithin(0, drop, this.count);
     this.terms.copyWithin(0, drop, this.count);
     this.count -= drop;
+    this.tail = this.tail.filter((e) => e.index > index);
     for (let i = 0; i < this.count; i++) this.offsets[i]! -= from;
     this.size -= from;
   }
@@ -574,6 +591,7 @@ export class DiskLogStore implements LogStorage {
     });
     this.dirty = false;
     this.count = 0;
+    this.tail = [];
     this.size = 0;
   }
 
