@@ -379,7 +379,7 @@ export class TestCluster {
     // A stopped process only acts on signals other than SIGKILL once it runs again.
     if (node.paused && signal !== 'SIGKILL') killPid(proc.pid, 'SIGCONT');
     node.paused = false;
-    const exit = await Promise.race([proc.exited, sleep(timeoutMs).then(() => undefined)]);
+    const exit = await within(proc.exited, timeoutMs);
     if (exit) return exit;
     killPid(proc.pid, 'SIGKILL');
     await proc.exited;
@@ -463,9 +463,11 @@ export class TestCluster {
     this.clients.add(redis);
     redis.once('end', () => this.clients.delete(redis));
     let timer: NodeJS.Timeout | undefined;
+    const connecting = redis.connect();
+    connecting.catch(() => {});
     try {
       await Promise.race([
-        redis.connect(),
+        connecting,
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`${node.name}: not connected within ${connectTimeout} ms`)), connectTimeout + 500);
         }),
@@ -504,8 +506,21 @@ export class TestCluster {
     const procs = this.nodes.flatMap((n) => n.generations).filter((p) => !p.hasExited() && p.pid > 0);
     for (const p of procs) killPid(p.pid, 'SIGCONT');
     for (const p of procs) killPid(p.pid, 'SIGKILL');
-    await Promise.race([Promise.all(procs.map((p) => p.exited)), sleep(10_000)]);
+    await within(Promise.all(procs.map((p) => p.exited)), 10_000);
     fs.rmSync(this.base, { recursive: true, force: true });
+  }
+}
+
+/** `promise`'s value, or undefined once `ms` passed (the timer is cleared either way). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+    });
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

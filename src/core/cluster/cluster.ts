@@ -242,7 +242,9 @@ export class Cluster {
     this.driver.transferLeadership(target);
     const deadline = Date.now() + ms;
     while (this.core.role === 'leader' && Date.now() < deadline) await sleep(10);
-    return this.core.role === 'leader' ? undefined : this.core.leader;
+    if (this.core.role === 'leader') return undefined;
+    // It stepped down on the transferee's vote request: the new leader is known from its first append.
+    return this.waitForLeader(Math.max(0, deadline - Date.now()));
   }
 
   /** Stops the node: no more ticks or messages, pending requests fail with `CLOSED`, the log is synced and closed, the applied index saved. Idempotent. */
