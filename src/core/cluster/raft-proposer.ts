@@ -51,6 +51,8 @@ export class RaftProposer implements Proposer {
         (err: unknown) => this.failed(err, args, session, local),
       );
     if (!cluster.isLeader) return router.route(args, session.forwarded, local);
+    // The only voter, or a leader within its lease for `medium`: no round trip needed.
+    if (cluster.driver.canReadNow(this.mode)) return machine.read(args, cmd);
     return local();
   }
 

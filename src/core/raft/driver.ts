@@ -7,7 +7,7 @@ import type { ConfChange, ConfState, DropReason, Entry, HardState, Message, Node
 /** The core as the driver uses it (a `RaftNode`; tests may script one). */
 export type RaftCore = Pick<
   RaftNode,
-  'tick' | 'step' | 'propose' | 'proposeConfChange' | 'readIndex' | 'campaign' | 'transferLeadership' | 'hasReady' | 'ready' | 'advance'
+  'tick' | 'step' | 'propose' | 'proposeConfChange' | 'readIndex' | 'immediateReadIndex' | 'campaign' | 'transferLeadership' | 'hasReady' | 'ready' | 'advance'
 >;
 
 /** The log storage the driver writes a Ready into; `sync` makes every write so far durable. */
@@ -166,6 +166,17 @@ export class RaftDriver<R> {
   /** Resolves once a read may run on this node's state (see `RaftNode.readIndex`). */
   readIndex(mode: 'quorum' | 'local' = 'quorum'): Promise<void> {
     return this.request(this.readWaiters, () => this.core.readIndex(mode)) as Promise<void>;
+  }
+
+  /**
+   * Whether a read may run on this node's state right now, synchronously: the core
+   * can confirm it without a round trip (see `RaftNode.immediateReadIndex`) and this
+   * node has applied up to that index. Otherwise use `readIndex`.
+   */
+  canReadNow(mode: 'quorum' | 'local' = 'quorum'): boolean {
+    if (this.stopped) return false;
+    const index = this.core.immediateReadIndex(mode);
+    return index !== undefined && index <= this.appliedIndex;
   }
 
   /** Starts an election now. */

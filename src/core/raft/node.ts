@@ -311,6 +311,17 @@ export class RaftNode {
     return id;
   }
 
+  /**
+   * The read index a `readIndex(mode)` would be given at once, without a round trip,
+   * or undefined when it would have to wait: this node leads, is not handing over,
+   * has committed an entry of its term, and is the only voter (or, for `local`, holds
+   * its lease). Lets a caller serve such reads synchronously once applied up to it.
+   */
+  immediateReadIndex(mode: 'quorum' | 'local' = 'quorum'): number | undefined {
+    if (this.currentRole !== 'leader' || this.transferee !== undefined || !this.committedInTerm) return undefined;
+    return this.conf.voters.length === 1 || (mode === 'local' && this.hasLease()) ? this.log.committed : undefined;
+  }
+
   /** Starts an election now (if this node is a voter). Used to bootstrap and by tests. */
   campaign(transfer = false): void {
     if (!this.promotable() || this.currentRole === 'leader') return;

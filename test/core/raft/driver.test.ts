@@ -157,6 +157,10 @@ class ScriptedCore implements RaftCore {
   readIndex(): number {
     return this.nextId++;
   }
+  immediate: number | undefined = undefined;
+  immediateReadIndex(): number | undefined {
+    return this.immediate;
+  }
   campaign(): void {}
   transferLeadership(): void {}
   hasReady(): boolean {
@@ -306,6 +310,20 @@ t.test('with a timeout, requests still waiting after that many ticks fail with T
   await flush();
   t.match(settled[3], /^young TIMEOUT/, 'the younger request expires a tick later');
   await driver.stop();
+});
+
+t.test('canReadNow: only when the core confirms at once and the state is applied up to that index', async (t) => {
+  const { core, driver } = scripted();
+  driver.start();
+  t.equal(driver.canReadNow(), false, 'the core cannot confirm at once');
+  core.immediate = 1;
+  t.equal(driver.canReadNow('local'), false, 'confirmed, but index 1 is not applied yet');
+  core.readies.push({ ...empty, committed: [entry(1)] });
+  driver.campaign();
+  await flush();
+  t.equal(driver.canReadNow(), true, 'applied up to it');
+  await driver.stop();
+  t.equal(driver.canReadNow(), false, 'never once stopped');
 });
 
 t.test('DroppedError names the leader when one is known', async (t) => {

@@ -188,12 +188,16 @@ t.test('§8 ReadIndex: reads are refused off the leader and dropped when the lea
 t.test('§8 ReadIndex: local reads return at once while the leader holds a lease', async (t) => {
   const c = new Cluster(['a', 'b', 'c']);
   c.elect('a');
+  t.equal(c.raft('a').immediateReadIndex('local'), undefined, 'no lease, no immediate read');
   const early = c.raft('a').readIndex('local');
   let rd = c.handleReady('a')!;
   t.same(rd.reads, [], 'right after an election no heartbeat round is acknowledged yet: no lease');
   t.ok(rd.messages.some((m) => m.type === 'heartbeat'), 'so the read waits for a heartbeat round');
   c.stabilize();
   t.same(c.peer('a').reads.get(early), { id: early, kind: 'ready', index: 4 });
+  t.equal(c.raft('a').immediateReadIndex('local'), 4, 'with the lease, a local read can be served synchronously');
+  t.equal(c.raft('a').immediateReadIndex(), undefined, 'a quorum read always needs a round with the peers');
+  t.equal(c.raft('b').immediateReadIndex('local'), undefined, 'never on a follower');
   const r = c.raft('a').readIndex('local');
   rd = c.handleReady('a')!;
   t.same(rd.reads, [{ id: r, kind: 'ready', index: 4 }], 'with the lease, at once');
@@ -203,6 +207,25 @@ t.test('§8 ReadIndex: local reads return at once while the leader holds a lease
   const late = c.raft('a').readIndex('local');
   c.handleReadies();
   t.not(c.peer('a').reads.get(late)?.kind, 'ready', 'an election timeout after the last acknowledged round, the lease is gone');
+  t.equal(c.raft('a').immediateReadIndex('local'), undefined, 'and so is the immediate read');
+});
+
+t.test('§8 ReadIndex: the only voter reads at once, once its term has a committed entry and while it does not hand over', async (t) => {
+  const c = new Cluster(['a']);
+  t.equal(c.raft('a').immediateReadIndex(), undefined, 'not leading yet');
+  c.raft('a').campaign();
+  t.equal(c.raft('a').role, 'leader');
+  t.equal(c.raft('a').immediateReadIndex(), undefined, 'its no-op is not committed yet');
+  c.stabilize();
+  t.equal(c.raft('a').immediateReadIndex(), 2, 'quorum reads need no round trip with one voter');
+  t.equal(c.raft('a').immediateReadIndex('local'), 2);
+  const three = new Cluster(['a', 'b', 'c']);
+  three.elect('a');
+  three.raft('a').readIndex('local'); // a heartbeat round the followers acknowledge: the lease
+  three.stabilize();
+  t.equal(three.raft('a').immediateReadIndex('local'), 4);
+  three.raft('a').transferLeadership('b');
+  t.equal(three.raft('a').immediateReadIndex('local'), undefined, 'not while handing leadership over');
 });
 
 t.test('§8 ReadIndex: local reads must stop before a new leader can be elected', async (t) => {
