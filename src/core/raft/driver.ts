@@ -270,18 +270,20 @@ export class RaftDriver<R> {
     const early = rd.messages.filter((m) => SENT_BEFORE_SYNC.has(m.type));
     const late = early.length === 0 ? rd.messages : rd.messages.filter((m) => !SENT_BEFORE_SYNC.has(m.type));
     if (early.length > 0) this.transport.send(early);
+    if (rd.entries.length > 0) this.log.append(rd.entries);
+    if (rd.hardState) this.log.setHardState(rd.hardState);
+    if (rd.conf) this.log.setConf(rd.conf);
+    const synced = rd.snapshot || rd.entries.length > 0 || rd.hardState || rd.conf ? this.log.sync() : undefined;
     // Committed entries already on this node's disk (older than this Ready's entries)
     // need not wait for this Ready's sync: they are applied, and their proposers
-    // answered, now — so a write's reply never waits for the fsync of later writes.
+    // answered, while it runs — so a write's reply never waits for the fsync of later
+    // writes, and applying overlaps the disk.
     const results = new Map<number, R>();
     const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Number.POSITIVE_INFINITY;
     let next = 0;
     while (next < rd.committed.length && rd.committed[next]!.index < firstNew) this.applyEntry(rd.committed[next++]!, results);
     if (next > 0) this.settleCommands(rd, results);
-    if (rd.entries.length > 0) this.log.append(rd.entries);
-    if (rd.hardState) this.log.setHardState(rd.hardState);
-    if (rd.conf) this.log.setConf(rd.conf);
-    if (rd.snapshot || rd.entries.length > 0 || rd.hardState || rd.conf) await this.log.sync();
+    await synced;
     if (rd.softState) this.onSoftState(rd.softState);
     if (late.length > 0) this.transport.send(late);
     while (next < rd.committed.length) this.applyEntry(rd.committed[next++]!, results);
