@@ -38,11 +38,25 @@ export class RaftProposer implements Proposer {
   propose(args: readonly Buffer[], session: Session): Reply | Promise<Reply> {
     const { cluster, router } = this.opts;
     const local = (): Promise<Reply> => cluster.driver.propose(encodeCommand(args)).catch((err: unknown) => this.failed(err, args, session, local));
-    if (!cluster.isLeader) return router.route(args, session.forwarded, local);
-    return local();
+    const reply = cluster.isLeader ? local() : router.route(args, session.forwarded, local);
+    if (reply instanceof Promise) {
+      session.pendingWrite = reply;
+      const done = (): void => {
+        if (session.pendingWrite === reply) session.pendingWrite = undefined;
+      };
+      reply.then(done, done);
+    }
+    return reply;
   }
 
   read(args: readonly Buffer[], cmd: KvCommand, session: Session): Reply | Promise<Reply> {
+    const write = session.pendingWrite;
+    if (!write) return this.readNow(args, cmd, session);
+    const after = (): Reply | Promise<Reply> => this.readNow(args, cmd, session);
+    return write.then(after, after);
+  }
+
+  private readNow(args: readonly Buffer[], cmd: KvCommand, session: Session): Reply | Promise<Reply> {
     const { cluster, router, machine } = this.opts;
     if (this.opts.consistency === 'low') return machine.read(args, cmd);
     const local = (): Promise<Reply> =>

@@ -17,6 +17,11 @@ export interface Session {
    * commands, so what it sends is answered here and never forwarded again.
    */
   forwarded: boolean;
+  /**
+   * The connection's latest write not answered yet: a read sent after it waits for it,
+   * so a pipeline sees its own writes in order, as in Redis.
+   */
+  pendingWrite?: Promise<unknown>;
 }
 
 /** A fresh session; `authenticated` when no password is required. */
