@@ -25,7 +25,7 @@ async function until(what: string, cond: () => boolean, ms = 20_000): Promise<vo
 t.test('nodes with --requirepass replicate, forward and join with the password', async (t) => {
   const ports = [await freePort(), await freePort(), await freePort()];
   const nodes: ServerHandle[] = [];
-  nodes.push(await startServer(t, { port: ports[0], args: ['--requirepass', PASS, ...FAST] }));
+  nodes.push(await startServer(t, { port: ports[0], args: ['--requirepass', PASS, '--advertise', `127.0.0.1:${ports[0]}`, ...FAST] }));
   for (const port of ports.slice(1)) {
     nodes.push(await startServer(t, { port, args: ['--requirepass', PASS, '--join', `127.0.0.1:${ports[0]}`, ...FAST] }));
   }

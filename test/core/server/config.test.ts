@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DEFAULT_CONFIG, parseAddress } from '../../../src/core/server/index.js';
+import { DEFAULT_CONFIG, formatAddress, parseAddress } from '../../../src/core/server/index.js';
 import { BitraftError } from '../../../src/core/support/errors.js';
 
 t.test('defaults', async (t) => {
@@ -49,4 +49,10 @@ t.test('parseAddress: anything else is INVALID_ARGUMENT', async (t) => {
   } catch (e) {
     t.ok(e instanceof BitraftError);
   }
+});
+
+t.test('formatAddress: host:port, IPv6 in brackets; the inverse of parseAddress', async (t) => {
+  t.equal(formatAddress({ host: '127.0.0.1', port: 4920 }), '127.0.0.1:4920');
+  t.equal(formatAddress({ host: '::1', port: 5 }), '[::1]:5');
+  for (const a of ['h:1', '[::1]:5', 'example.com:65535']) t.equal(formatAddress(parseAddress(a)), a);
 });
