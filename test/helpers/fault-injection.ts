@@ -18,3 +18,20 @@ export function patch<T extends object, K extends keyof T>(t: Test, obj: T, name
 export function ioError(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: injected`), { code });
 }
+
+/** Runs `fn` and returns the intervals it started (`setInterval`), e.g. to check they are unref'd. */
+export function intervalsStartedBy(fn: () => void): NodeJS.Timeout[] {
+  const original = globalThis.setInterval;
+  const timers: NodeJS.Timeout[] = [];
+  globalThis.setInterval = ((...args: Parameters<typeof setInterval>) => {
+    const timer = original(...args);
+    timers.push(timer);
+    return timer;
+  }) as typeof setInterval;
+  try {
+    fn();
+  } finally {
+    globalThis.setInterval = original;
+  }
+  return timers;
+}

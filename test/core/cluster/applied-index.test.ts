@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { intervalsStartedBy } from '../../helpers/fault-injection.js';
 import { APPLIED_FILE, AppliedCheckpoint, readAppliedIndex, writeAppliedIndex, type AppliedCheckpointOptions } from '../../../src/core/cluster/applied-index.js';
 import { crc32 } from '../../../src/core/support/crc32.js';
 import { memoryLogger } from '../../../src/core/support/logger.js';
@@ -256,18 +257,7 @@ t.test('AppliedCheckpoint.start and stop', async (t) => {
 
   t.test('the timer does not keep the process alive', async (t) => {
     const f = fixture(t, 0, { intervalMs: 60_000 });
-    const original = globalThis.setInterval;
-    const timers: NodeJS.Timeout[] = [];
-    globalThis.setInterval = ((...args: Parameters<typeof setInterval>) => {
-      const timer = original(...args);
-      timers.push(timer);
-      return timer;
-    }) as typeof setInterval;
-    try {
-      f.checkpoint.start();
-    } finally {
-      globalThis.setInterval = original;
-    }
+    const timers = intervalsStartedBy(() => f.checkpoint.start());
     t.equal(timers.length, 1);
     t.equal(timers[0]!.hasRef(), false, 'unref\'d');
   });

@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { intervalsStartedBy } from '../../helpers/fault-injection.js';
 import { intervalTicker } from '../../../src/core/cluster/interval-ticker.js';
 
 /** Resolves once `cond` holds; fails after `ms`. */
@@ -30,19 +31,8 @@ t.test('ticks repeatedly between start and stop', async (t) => {
 });
 
 t.test('the timer is unref\'d', async (t) => {
-  const original = globalThis.setInterval;
-  const timers: NodeJS.Timeout[] = [];
-  globalThis.setInterval = ((...args: Parameters<typeof setInterval>) => {
-    const timer = original(...args);
-    timers.push(timer);
-    return timer;
-  }) as typeof setInterval;
   const ticker = intervalTicker(60_000);
-  try {
-    ticker.start(() => {});
-  } finally {
-    globalThis.setInterval = original;
-  }
+  const timers = intervalsStartedBy(() => ticker.start(() => {}));
   t.teardown(() => ticker.stop());
   t.equal(timers.length, 1);
   t.equal(timers[0]!.hasRef(), false);
