@@ -44,7 +44,8 @@ export async function runMembershipChange(
     });
   } catch (err) {
     const { message, exit } = describeError(err);
-    cmd.error(message, { exit });
+    cmd.logToStderr(`Error: ${message}`);
+    cmd.exit(exit);
   }
   if (!cmd.jsonEnabled()) cmd.log(`${change} ${flags.addr} ${change === 'added' ? 'to' : 'from'} the cluster of ${target}`);
   return { target, addr: flags.addr, change };

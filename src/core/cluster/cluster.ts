@@ -263,16 +263,14 @@ export class Cluster {
     return this.stopping;
   }
 
-  private async changeConf(cc: ConfChange): Promise<void> {
-    // One change at a time: wait out another one in progress, briefly.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.driver.proposeConfChange(cc);
-        return;
-      } catch (err) {
-        if (!(err instanceof BitraftError) || err.code !== 'DROPPED' || !err.message.includes('conf-pending') || attempt >= 50) throw err;
-        await sleep(100);
-      }
+  /** Proposes `cc`; while another change is in progress, retries every 100 ms, 50 times at most. */
+  private async changeConf(cc: ConfChange, attempt = 0): Promise<void> {
+    try {
+      await this.driver.proposeConfChange(cc);
+    } catch (err) {
+      if (!(err instanceof BitraftError) || err.code !== 'DROPPED' || !err.message.includes('conf-pending') || attempt >= 50) throw err;
+      await sleep(100);
+      await this.changeConf(cc, attempt + 1);
     }
   }
 

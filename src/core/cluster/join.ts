@@ -19,8 +19,8 @@ export interface MembershipRequest {
   cancelled?: Promise<void>;
 }
 
-/** Errors that retrying cannot fix: wrong password, bad address, not a bitraft node. */
-const FINAL = /(?:^|AUTH refused: )(WRONGPASS|NOAUTH|ERR invalid|ERR unknown command|ERR wrong number)/;
+/** Errors that retrying cannot fix: wrong password, bad address, not a bitraft node, a change that cannot apply. */
+const FINAL = /(?:^|AUTH refused: )(WRONGPASS|NOAUTH|ERR invalid|ERR unknown command|ERR wrong number|ERR dropped: invalid-conf|ERR .+ is not a (member|voter) of the cluster)/;
 
 /**
  * Sends `RAFTADDPEER addr` or `RAFTREMOVEPEER addr` to the cluster until it is committed:

@@ -67,7 +67,7 @@ function stats(ctx: ServerContext): Reply {
     ['first_log_index', st.firstIndex],
     ['last_log_index', st.lastIndex],
     ['last_snapshot_index', st.firstIndex - 1],
-    ['num_peers', st.conf.voters.length + st.conf.learners.length - 1],
+    ['num_peers', [...st.conf.voters, ...st.conf.learners].filter((id) => id !== st.id).length],
     ['num_voters', st.conf.voters.length],
     ['num_learners', st.conf.learners.length],
     ['transferee', st.transferee ?? ''],

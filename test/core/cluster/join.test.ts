@@ -188,6 +188,9 @@ t.test('final refusals reject with INVALID_ARGUMENT at once', async (t) => {
     'ERR invalid address "x": expected host:port',
     "ERR unknown command 'RAFTADDPEER', with args beginning with: ",
     "ERR wrong number of arguments for 'raftaddpeer' command",
+    'ERR 127.0.0.1:9 is not a member of the cluster',
+    'ERR 127.0.0.1:9 is not a voter of the cluster',
+    'ERR dropped: invalid-conf',
   ];
   for (const text of finals) {
     const node = await startNode(t, () => `-${text}\r\n`);
