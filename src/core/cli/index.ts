@@ -4,3 +4,4 @@ export { startProgress, type Progress } from './progress.js';
 export { describeError } from './errors.js';
 export { notImplementedCommand } from './not-implemented.js';
 export { membershipArgs, membershipFlags, runMembershipChange, type MembershipResult } from './membership.js';
+export { renderLogSummary } from './log-summary.js';
