@@ -113,6 +113,8 @@ export class RaftNode {
   private progress = new Map<NodeId, Progress>();
   private votes = new Map<NodeId, boolean>();
   private electionElapsed = 0;
+  /** A leadership transfer to this node waits for its committed entries to be applied until this tick (0: none). */
+  private transferCampaignUntil = 0;
   private heartbeatElapsed = 0;
   private randomizedTimeout = 0;
   private transferee: NodeId | undefined;
@@ -196,6 +198,7 @@ export class RaftNode {
   tick(): void {
     this.ticks++;
     this.electionElapsed++;
+    if (this.transferCampaignUntil > 0 && this.ticks > this.transferCampaignUntil) this.transferCampaignUntil = 0;
     if (this.currentRole !== 'leader') {
       if (this.promotable() && this.electionElapsed >= this.randomizedTimeout) {
         this.electionElapsed = 0;
@@ -423,6 +426,10 @@ export class RaftNode {
     const applied = rd.committed[rd.committed.length - 1];
     if (applied) this.log.appliedTo(applied.index);
     if (rd.snapshot) this.log.appliedTo(rd.snapshot.index);
+    if (this.transferCampaignUntil > 0 && this.promotable()) {
+      this.transferCampaignUntil = 0;
+      if (this.currentRole !== 'leader') this.campaign(true);
+    }
     if (this.currentRole === 'leader') {
       // The leader counts itself towards a quorum only for entries on its own disk.
       const self = this.progress.get(this.id);
@@ -499,6 +506,7 @@ export class RaftNode {
     this.leaderId = undefined;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
+    this.transferCampaignUntil = 0;
     this.resetRandomizedTimeout();
     this.votes = new Map();
     this.stepDownCleanup();
@@ -615,7 +623,10 @@ export class RaftNode {
         this.handleSnapshot(m);
         return;
       case 'timeout-now':
-        this.campaign(true);
+        // With committed entries still to apply it may not campaign yet (it might not
+        // know the latest membership): it does once they are applied, if still in time.
+        if (this.promotable()) this.campaign(true);
+        else if (this.conf.voters.includes(this.id)) this.transferCampaignUntil = this.ticks + this.electionTicks;
         return;
       default:
         return;

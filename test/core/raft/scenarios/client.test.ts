@@ -281,6 +281,38 @@ t.test('§3.10 leadership transfer to an up-to-date follower', async (t) => {
   );
 });
 
+t.test('§3.10 a transfer arriving with a commit the target has not applied yet: it stands once applied', async (t) => {
+  const c = new Cluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.propose('a', 'x');
+  c.deliver((m) => m.type === 'append'); // x reaches b and c
+  c.deliver((m) => m.type === 'append-resp'); // a commits x; its next appends carry the commit
+  c.raft('a').transferLeadership('b'); // b has every entry: timeout-now goes right behind them
+  c.handleReadies();
+  const toB = c.queue.filter((m) => m.to === 'b').map((m) => m.type);
+  t.same(toB.slice(-2), ['append', 'timeout-now'], 'the commit and the order to stand arrive together');
+  c.deliver((m) => m.to === 'b');
+  t.same(c.peer('b').applied, ['x'], 'b applied x first');
+  t.equal(c.raft('b').role, 'candidate', 'then stood, without waiting for an election timeout');
+  c.stabilize();
+  t.equal(c.leader(), 'b');
+
+  // An order to stand that cannot be followed within an election timeout is forgotten.
+  const d = new Cluster(['a', 'b', 'c']);
+  d.elect('a');
+  d.propose('a', 'y');
+  d.deliver((m) => m.type === 'append');
+  d.deliver((m) => m.type === 'append-resp');
+  d.handleReadies();
+  const b = d.raft('b');
+  for (const m of d.queue.filter((q) => q.to === 'b')) b.step(m);
+  b.step({ type: 'timeout-now', from: 'a', to: 'b', term: b.term });
+  for (let i = 0; i <= 10; i++) b.tick();
+  d.queue.length = 0;
+  d.handleReady('b');
+  t.not(b.role, 'candidate', 'too late: it stays a follower');
+});
+
 t.test('§3.10 leadership transfer to a lagging follower: it is brought up to date first', async (t) => {
   const c = new Cluster(['a', 'b', 'c']);
   c.elect('a');
