@@ -6,8 +6,9 @@ import t, { type Test } from 'tap';
 import { encodeCommand } from '../../src/core/resp/index.js';
 import { repoRoot } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp-dir.js';
+import { GO_SNAPSHOT_FIXTURE, rawStateRecords } from '../helpers/state-bin.js';
 
-const FIXTURE = '/work/shared/fixtures/go-bitraft-snapshot';
+const FIXTURE = GO_SNAPSHOT_FIXTURE;
 const STATE_BIN = path.join(FIXTURE, 'state.bin');
 const contents = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'contents.json'), 'utf8')) as {
   record_order_in_state_bin_hex: string[];
@@ -28,18 +29,6 @@ function run(args: string[], input?: Buffer): { status: number | null; stdout: B
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
 }
 
-/** Independent encoder of the decompressed layout. */
-function rawRecords(pairs: (readonly [Buffer, Buffer])[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const pair of pairs) {
-    for (const field of pair) {
-      const len = Buffer.alloc(8);
-      len.writeBigUInt64LE(BigInt(field.length));
-      parts.push(len, field);
-    }
-  }
-  return Buffer.concat(parts);
-}
 
 /** The fixture as RESP. */
 const FIXTURE_RESP = Buffer.concat(RECORDS.map(([k, v]) => encodeCommand(['SET', k, v])));
@@ -106,7 +95,7 @@ t.test('invalid snapshots: exit 1, one line naming the offset, nothing fake on s
   const fixture = fs.readFileSync(STATE_BIN);
   failsWith(t, run([write('cut-gzip.bin', fixture.subarray(0, 1000))]), /at offset 1000: not a valid gzip stream \(gzip error: unexpected end of file/, 'prefix');
   const two = [[Buffer.from('a'), Buffer.from('1')] as const, [Buffer.from('b'), Buffer.from('22')] as const];
-  const raw = rawRecords(two);
+  const raw = rawStateRecords(two);
   failsWith(t, run([write('cut.bin', zlib.gzipSync(raw.subarray(0, raw.length - 1)))]), /at offset 18: truncated: record 2 at decompressed byte 18 is cut off in its value; the stream ends at decompressed byte 36/, encodeCommand(['SET', 'a', '1']));
   const badLength = Buffer.concat([raw, Buffer.from([1, 0, 0, 0, 0, 0, 0, 0x80])]);
   failsWith(t, run([write('huge.bin', zlib.gzipSync(badLength))]), /at offset 37: record 3 at decompressed byte 37 has a key length of 9223372036854775809 bytes/, Buffer.concat(two.map(([k, v]) => encodeCommand(['SET', k, v]))));
@@ -131,7 +120,7 @@ t.test('a reader that closes the pipe early (| head) ends it quietly with exit 0
   const dir = tmpDir(t);
   const pairs = Array.from({ length: 60_000 }, (_, i) => [Buffer.from(`key:${i}`), Buffer.alloc(100, i)] as const);
   const file = path.join(dir, 'state.bin');
-  fs.writeFileSync(file, zlib.gzipSync(rawRecords(pairs), { level: 1 }));
+  fs.writeFileSync(file, zlib.gzipSync(rawStateRecords(pairs), { level: 1 }));
   const child = spawn(process.execPath, [path.join(repoRoot, 'bin/run.js'), 'parse-snapshot', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -15,10 +15,11 @@ import { seededRng } from '../../src/core/support/rng.js';
 import { repoRoot } from '../helpers/cli.js';
 import { HOST, requireTools, rssOf, runTracked, startRedisServer, startServer } from '../helpers/server.js';
 import { tmpDir } from '../helpers/tmp-dir.js';
+import { GO_SNAPSHOT_FIXTURE } from '../helpers/state-bin.js';
 
 requireTools('redis-server', 'redis-cli');
 
-const FIXTURE = '/work/shared/fixtures/go-bitraft-snapshot';
+const FIXTURE = GO_SNAPSHOT_FIXTURE;
 const BIN = path.join(repoRoot, 'bin/run.js');
 
 /** The Go fixture's records plus binary keys and values it could not hold, and a 1 MiB value. */

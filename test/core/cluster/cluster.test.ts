@@ -23,6 +23,7 @@ import { seededRng } from '../../../src/core/support/rng.js';
 import { ioError, patch } from '../../helpers/fault-injection.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
 import { fixtureOf, plain, type KvFixture } from '../kv/kv-fixture.js';
+import { Net } from './in-process-net.js';
 
 type Teardown = { teardown(fn: () => void | Promise<void>): void };
 
@@ -30,25 +31,6 @@ const A = '127.0.0.1:7001';
 const B = '127.0.0.1:7002';
 const C = '127.0.0.1:7003';
 
-/** Clusters by id, and the ids cut off from everyone. Messages arrive on a microtask. */
-class Net {
-  readonly members = new Map<string, Cluster>();
-  readonly cut = new Set<string>();
-
-  transport(from: string): ClusterOptions['transport'] {
-    return {
-      send: (msgs) => {
-        const batch = [...msgs];
-        queueMicrotask(() => {
-          for (const m of batch) {
-            if (this.cut.has(from) || this.cut.has(m.to)) continue;
-            this.members.get(m.to)?.receive([m]);
-          }
-        });
-      },
-    };
-  }
-}
 
 interface Member {
   id: string;

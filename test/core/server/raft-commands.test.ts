@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { Bitcask } from '../../../src/core/bitcask/index.js';
-import { Cluster, type ClusterOptions } from '../../../src/core/cluster/cluster.js';
+import { Cluster } from '../../../src/core/cluster/cluster.js';
 import { encodeMessages } from '../../../src/core/raft/message-codec.js';
 import type { Message } from '../../../src/core/raft/types.js';
 import { errorReply } from '../../../src/core/resp/index.js';
@@ -26,6 +26,7 @@ import { BitraftError } from '../../../src/core/support/errors.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
 import { fixtureOf } from '../kv/kv-fixture.js';
 import { argv, directProposer, err, makeServer, OK_, plain, type Plain } from './server-fixture.js';
+import { Net } from '../cluster/in-process-net.js';
 
 type Teardown = { teardown(fn: () => void | Promise<void>): void };
 
@@ -53,22 +54,6 @@ function recordingRouter() {
   };
 }
 
-/** Clusters by id, and ids cut off from everyone; messages arrive on a microtask. */
-class Net {
-  readonly members = new Map<string, Cluster>();
-  readonly cut = new Set<string>();
-
-  transport(from: string): ClusterOptions['transport'] {
-    return {
-      send: (msgs) => {
-        const batch = [...msgs];
-        queueMicrotask(() => {
-          for (const m of batch) if (!this.cut.has(from) && !this.cut.has(m.to)) this.members.get(m.to)?.receive([m]);
-        });
-      },
-    };
-  }
-}
 
 interface Node {
   cluster: Cluster;

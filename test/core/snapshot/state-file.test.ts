@@ -6,21 +6,10 @@ import t from 'tap';
 import { encodeStateRecord, openStateInput, readStateBatches, readStateRecords, writeStateFile, type StateRecord } from '../../../src/core/snapshot/index.js';
 import { seededRng } from '../../../src/core/support/rng.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
+import { GO_SNAPSHOT_FIXTURE, independentStateBin } from '../../helpers/state-bin.js';
 
-const FIXTURE = path.resolve('/work/shared/fixtures/go-bitraft-snapshot');
+const FIXTURE = GO_SNAPSHOT_FIXTURE;
 
-/** Independent encoder: gzip of u64-LE length-prefixed pairs. */
-function independentStateBin(pairs: [Buffer, Buffer][]): Buffer {
-  const parts: Buffer[] = [];
-  for (const pair of pairs) {
-    for (const field of pair) {
-      const len = Buffer.alloc(8);
-      len.writeBigUInt64LE(BigInt(field.length));
-      parts.push(len, field);
-    }
-  }
-  return zlib.gzipSync(Buffer.concat(parts));
-}
 
 async function collect(input: Readable | AsyncIterable<Buffer> | Iterable<Buffer>, options = {}): Promise<{ records: [string, string][]; count: number }> {
   const records: [string, string][] = [];
