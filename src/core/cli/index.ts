@@ -2,6 +2,5 @@
 export { humanBytes, humanCount, renderTable } from './format.js';
 export { startProgress, type Progress } from './progress.js';
 export { describeError } from './errors.js';
-export { notImplementedCommand } from './not-implemented.js';
 export { membershipArgs, membershipFlags, runMembershipChange, type MembershipResult } from './membership.js';
 export { renderLogSummary } from './log-summary.js';

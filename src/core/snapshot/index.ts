@@ -6,3 +6,4 @@
 export { StateRecordDecoder, DEFAULT_MAX_FIELD_BYTES, type StateRecord, type StateDecoderOptions } from './decoder.js';
 export { readStateBatches, readStateRecords, openStateInput, encodeStateRecord, writeStateFile, type ReadStateOptions } from './state-file.js';
 export { exportSnapshot, jsonLine, type ExportOptions, type ExportReport, type SnapshotFormat } from './export.js';
+export { snapshotDirectory, type SnapshotDirectoryOptions } from './offline.js';
