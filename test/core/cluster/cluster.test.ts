@@ -117,6 +117,18 @@ function voteRequest(to: string, term: number): Message {
   return { type: 'vote', from: '127.0.0.1:7999', to, term, pre: false, lastIndex: 1000, lastTerm: term, transfer: true };
 }
 
+/** A (leading) and B, both voters, on one in-process network. */
+async function twoVoters(t: Teardown, overA: Partial<ClusterOptions> = {}): Promise<{ net: Net; a: Member; b: Member }> {
+  const net = new Net();
+  const a = await open(t, net, A, overA);
+  const b = await open(t, net, B, { join: true });
+  a.cluster.start();
+  b.cluster.start();
+  await a.cluster.waitForLeader(5000);
+  await a.cluster.addPeer(B, 5000);
+  return { net, a, b };
+}
+
 t.test('a new directory starts a one-node cluster that leads; stop makes it Shutdown', async (t) => {
   const net = new Net();
   const a = await open(t, net, A, { rng: seededRng(7) });
@@ -351,13 +363,7 @@ t.test('three nodes: adding, transferring leadership, removing', async (t) => {
 });
 
 t.test('addPeer: a learner that does not catch up times out, and stays a learner', async (t) => {
-  const net = new Net();
-  const a = await open(t, net, A);
-  const b = await open(t, net, B, { join: true });
-  a.cluster.start();
-  b.cluster.start();
-  await a.cluster.waitForLeader(5000);
-  await a.cluster.addPeer(B, 5000);
+  const { a, b } = await twoVoters(t);
   const X = '127.0.0.1:7010';
   const Y = '127.0.0.1:7011';
   const Z = '127.0.0.1:7012';
@@ -436,13 +442,7 @@ t.test('addPeer promotes a caught-up learner, unless it became a voter meanwhile
 });
 
 t.test('a membership change waits for the one in progress', async (t) => {
-  const net = new Net();
-  const a = await open(t, net, A);
-  const b = await open(t, net, B, { join: true });
-  a.cluster.start();
-  b.cluster.start();
-  await a.cluster.waitForLeader(5000);
-  await a.cluster.addPeer(B, 5000);
+  const { a } = await twoVoters(t);
   const X = '127.0.0.1:7010';
   // Both start in the same turn: the removal is refused (conf-pending) at first, and retried.
   const adding = a.cluster.addPeer(X, 50);
@@ -484,13 +484,7 @@ t.test('a snapshot from the leader: its meta goes to the log, but restoring the 
 });
 
 t.test('a write that cannot be committed fails after requestTimeoutMs', async (t) => {
-  const net = new Net();
-  const a = await open(t, net, A, { requestTimeoutMs: 60 });
-  const b = await open(t, net, B, { join: true });
-  a.cluster.start();
-  b.cluster.start();
-  await a.cluster.waitForLeader(5000);
-  await a.cluster.addPeer(B, 5000);
+  const { net, a, b } = await twoVoters(t, { requestTimeoutMs: 60 });
   net.cut.add(B);
   const started = Date.now();
   await t.rejects(set(a.cluster, 'k', 'v'), { code: 'TIMEOUT', message: /timed out after 60 ms$/ });
