@@ -27,9 +27,9 @@ export function writeAppliedIndex(dir: string, index: number): void {
   const file = path.join(dir, APPLIED_FILE);
   const tmp = `${file}.tmp`;
   const text = String(index);
-  fs.writeFileSync(tmp, `${text} ${crc32(Buffer.from(text))}\n`);
-  const fd = fs.openSync(tmp, 'r+');
+  const fd = fs.openSync(tmp, 'w');
   try {
+    fs.writeFileSync(fd, `${text} ${crc32(Buffer.from(text))}\n`);
     fs.fdatasyncSync(fd);
   } finally {
     fs.closeSync(fd);

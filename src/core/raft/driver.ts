@@ -267,8 +267,9 @@ export class RaftDriver<R> {
     // A leader's appends may leave before its own fsync (Raft thesis §10.2.1): the
     // followers' fsyncs then overlap it, and the leader counts itself towards a quorum
     // only for entries on its own disk. Everything else waits for the sync.
-    const early = rd.messages.filter((m) => SENT_BEFORE_SYNC.has(m.type));
-    const late = early.length === 0 ? rd.messages : rd.messages.filter((m) => !SENT_BEFORE_SYNC.has(m.type));
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of rd.messages) (SENT_BEFORE_SYNC.has(m.type) ? early : late).push(m);
     if (early.length > 0) this.transport.send(early);
     if (rd.entries.length > 0) this.log.append(rd.entries);
     if (rd.hardState) this.log.setHardState(rd.hardState);
