@@ -56,6 +56,8 @@ export interface MergeHost {
   readonly closing: boolean;
   addFile(file: DataFile): number;
   forget(slot: number): void;
+  /** Resolves once every view (`StoreView`) open at the call is closed. */
+  whenViewsClosed(): Promise<void>;
 }
 
 interface Output {
@@ -88,7 +90,8 @@ interface Moves {
  * 2. Fsync the outputs, rename them into place with their hints, fsync the directory.
  * 3. Point the keydir at the outputs, but only for keys not written since they were
  *    copied (a conditional update).
- * 4. Delete the inputs oldest first, then their hints.
+ * 4. Once the views opened before step 3 are closed (they read the inputs), delete the
+ *    inputs oldest first, then their hints.
  *
  * Outputs sort after the inputs and before newer files, so any mix of complete outputs
  * and remaining inputs opens to the same contents; deleting oldest first keeps every
@@ -201,7 +204,10 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
     host.options.logger.warn(`merge kept its inputs: ${stillLive.length} files still hold live keys`);
     return result;
   }
+  // Views opened before the switch read the inputs: they go once those views are closed.
+  const inputsUnread = host.whenViewsClosed();
   await step('keydir-swapped');
+  await inputsUnread;
 
   for (const { slot, ordinal } of inputs) {
     host.files[ordinal] = undefined;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BitraftError, CorruptionError, LimitError } from '../support/errors.js';
+import { BitraftError, CorruptionError, LimitError, type ErrorCode } from '../support/errors.js';
 import { DataFile, readFully, scanRecords, writeFully, type ScanProblem } from './datafile.js';
 import { compareFileIds, dataFileName, fileBaseName, hintFileName, parseDataFileName, TEMP_SUFFIX, type FileId } from './file-id.js';
 import { fsyncDir, readIfExists } from './fs-util.js';
@@ -10,6 +10,9 @@ import { acquireLock, type DirLock } from './lock.js';
 import { runMerge, type MergeOptions, type MergeResult } from './merge.js';
 import { resolveOptions, type BitcaskOptions, type ResolvedOptions } from './options.js';
 import { decodeRecord, recordSize } from './record.js';
+import { runReplace, type Adopted, type Replacement, type ReplaceOptions, type ReplaceRecord } from './replace.js';
+import { markerKeeps, readReplaceMarker, settleReplaceMarker } from './replace-marker.js';
+import { StoreView } from './store-view.js';
 import { ValueCache } from './value-cache.js';
 
 /** A data file of the store with the bytes and keys of it that are still live. */
@@ -44,6 +47,13 @@ export interface StoreStats {
   cacheBytes: number;
 }
 
+/** Why writes are refused: a replace is writing (BUSY), or a failed one left files behind (IO). */
+interface WriteBlock {
+  code: ErrorCode;
+  message: string;
+  cause?: unknown;
+}
+
 interface SyncWaiter {
   target: number;
   resolve: () => void;
@@ -63,8 +73,8 @@ export class Bitcask {
   readonly options: ResolvedOptions;
   /** @internal files by ordinal; merged-away files leave `undefined` holes. */
   readonly files: (FileSlot | undefined)[] = [];
-  /** @internal */
-  readonly keydir = new KeyDir();
+  /** @internal Replaced as a whole by `replaceAll`. */
+  keydir = new KeyDir();
   private readonly cache: ValueCache;
   private active: FileSlot | undefined;
   private activeOrdinal = -1;
@@ -79,6 +89,9 @@ export class Bitcask {
   private turnScheduled = false;
   private readonly timer: NodeJS.Timeout | undefined;
   private merging: Promise<MergeResult> | undefined;
+  private replacing: Promise<number> | undefined;
+  private writeBlock: WriteBlock | undefined;
+  private readonly views = new Set<StoreView>();
   private closeDone: Promise<void> | undefined;
 
   private constructor(dir: string, options: ResolvedOptions, lock: DirLock | undefined) {
@@ -256,6 +269,60 @@ export class Bitcask {
     return run;
   }
 
+  /**
+   * A point-in-time view of the store: every key live now with its value now, readable
+   * in batches while writes, rotations and merges go on (see `StoreView`). Costs a copy
+   * of the keydir's file and offset arrays (8 bytes a slot), not of the keys. While a
+   * view is open, a merge keeps its input files until the views opened before its switch
+   * are closed, and so does a replace with the old files: close views when done.
+   */
+  openView(): StoreView {
+    this.checkOpen();
+    if (this.closeRequested) throw closedError();
+    const view = new StoreView(
+      this.keydir.snapshotLocations(),
+      this.files.map((slot) => slot?.file),
+      (v) => this.views.delete(v),
+    );
+    this.views.add(view);
+    return view;
+  }
+
+  /**
+   * Replaces the whole contents of the store with the records of `batches` (for a Raft
+   * follower installing a snapshot): no key survives that the input lacks; of duplicate
+   * keys the last wins. Resolves with the number of live keys once the new contents are
+   * durable and the old files are gone. A crash at any point leaves the complete old or
+   * the complete new contents (see `replace.ts`).
+   *
+   * A key or value over the limits rejects with `LimitError`, an I/O error or a failing
+   * input with that error, a close during the writing with `CLOSED`: the old contents
+   * then stand. Waits for a running merge first. Reads see the old contents until the
+   * switch; `put`, `delete`, `rotate` and `merge` throw `BUSY` until then, and a second
+   * replace throws `BUSY` until the first resolves. Views opened before the switch keep
+   * reading the old contents: the replace resolves only once they are closed (the old
+   * files are deleted then). The caller should write nothing that the replace should
+   * keep: it is replaced.
+   */
+  async replaceAll(batches: AsyncIterable<ReplaceRecord[]>, opts: ReplaceOptions = {}): Promise<number> {
+    this.checkWritable();
+    if (this.closeRequested) throw closedError();
+    if (this.replacing) throw new BitraftError('BUSY', 'a replace is already running');
+    this.writeBlock = { code: 'BUSY', message: 'the store is being replaced' };
+    const run = (async () => {
+      if (this.merging) await this.merging.catch(() => undefined);
+      if (this.closeRequested) throw closedError();
+      return runReplace(this, batches, opts);
+    })();
+    this.replacing = run;
+    try {
+      return await run;
+    } finally {
+      this.replacing = undefined;
+      if (this.writeBlock?.code === 'BUSY') this.writeBlock = undefined;
+    }
+  }
+
   /** Counters over the files and keys. */
   stats(): StoreStats {
     let dataFiles = 0;
@@ -283,9 +350,11 @@ export class Bitcask {
 
   /**
    * Flushes, fsyncs, writes the active file's hint, closes every file and releases the
-   * lock. Waits for a running merge to stop first. Syncs waiting for writes that the
-   * final fsync covers resolve. Idempotent: every call settles once the store is closed,
-   * with the outcome of the first.
+   * lock. Closes the open views (their walks fail with `CLOSED`), then waits for a
+   * running merge or replace to stop (a replace still reading its input stops after the
+   * batch it waits for). Syncs waiting for writes that the final fsync covers resolve.
+   * Idempotent: every call settles once the store is closed, with the outcome of the
+   * first.
    */
   close(): Promise<void> {
     this.closeDone ??= this.closeOnce();
@@ -302,6 +371,53 @@ export class Bitcask {
   /** @internal Whether close was requested; a running merge stops at its next step. */
   get closing(): boolean {
     return this.closeRequested;
+  }
+
+  /** @internal Id of the active file (a writable store always has one). */
+  get activeFileId(): FileId {
+    return this.active!.file.id;
+  }
+
+  /** @internal Resolves once every view open now is closed. */
+  whenViewsClosed(): Promise<void> {
+    return Promise.all([...this.views].map((v) => v.closed)).then(() => undefined);
+  }
+
+  /**
+   * @internal Switches to the contents a replace wrote (its last file is the new active
+   * one) and accepts writes again. Syncs waiting on old writes resolve: the new contents
+   * are durable.
+   */
+  adoptReplacement(r: Replacement): Adopted {
+    const oldFiles = this.files.filter((slot): slot is FileSlot => slot !== undefined).map((slot) => slot.file);
+    const oldHint = this.activeHint;
+    const idle = Promise.all([this.whenViewsClosed(), this.syncInFlight]).then(() => undefined);
+    this.files.length = 0;
+    this.files.push(...r.files);
+    this.keydir = r.keydir;
+    this.cache.clear();
+    this.activeOrdinal = this.files.length - 1;
+    this.active = this.files[this.activeOrdinal];
+    this.activeHint = undefined;
+    this.startActiveHint(this.active!.file.id);
+    this.durable = this.appended;
+    this.releaseWaiters();
+    this.writeBlock = undefined;
+    const closeOld = (): void => {
+      try {
+        // The old active file's unfinished hint goes with it.
+        oldHint?.abort();
+      } catch (err) {
+        this.options.logger.warn(`removing the hint of a replaced file failed: ${String(err)}`);
+      }
+      for (const file of oldFiles) this.closeQuietly(file);
+    };
+    return { idle, closeOld };
+  }
+
+  /** @internal A failed replace could not remove its files: writes fail until the store is reopened. */
+  refuseWrites(cause: unknown): void {
+    this.writeBlock = { code: 'IO', message: `a failed replace could not remove its files (${String(cause)}); reopen the store`, cause };
   }
 
   /** @internal Adds a file to the table and returns its ordinal. */
@@ -321,7 +437,9 @@ export class Bitcask {
 
   private async closeOnce(): Promise<void> {
     this.closeRequested = true;
+    for (const view of [...this.views]) view.closeWith(closedError());
     if (this.merging) await this.merging.catch(() => undefined);
+    if (this.replacing) await this.replacing.catch(() => undefined);
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.syncInFlight?.catch(() => undefined);
@@ -436,6 +554,8 @@ export class Bitcask {
   private checkWritable(): void {
     this.checkOpen();
     if (this.options.readOnly) throw new BitraftError('INVALID_ARGUMENT', `${this.dir} is open read-only`);
+    const block = this.writeBlock;
+    if (block) throw new BitraftError(block.code, block.message, { cause: block.cause });
   }
 
   private toKeyRange(range: ScanRange): { from?: KeyString; inclusive?: boolean; reverse?: boolean } {
@@ -447,10 +567,13 @@ export class Bitcask {
   }
 
   private load(): void {
+    // An interrupted replace: a writable open finishes it; a read-only one reads what it left standing.
+    const marker = readReplaceMarker(this.dir);
+    if (marker && !this.options.readOnly) settleReplaceMarker(this.dir, marker);
     const names = fs.readdirSync(this.dir);
     const ids = names
       .map(parseDataFileName)
-      .filter((id): id is FileId => id !== undefined)
+      .filter((id): id is FileId => id !== undefined && (!marker || markerKeeps(marker, id)))
       .sort(compareFileIds);
     if (!this.options.readOnly) {
       // Unfinished writes of a crashed process, and hints whose data file a merge removed.
@@ -640,16 +763,17 @@ export class Bitcask {
   }
 
   private closeFiles(): void {
-    for (const slot of this.files) {
-      if (!slot) continue;
-      try {
-        slot.file.close();
-      } catch (err) {
-        this.options.logger.warn(`closing ${slot.file.path} failed: ${String(err)}`);
-      }
-    }
+    for (const slot of this.files) if (slot) this.closeQuietly(slot.file);
     this.activeHint?.abort();
     this.activeHint = undefined;
+  }
+
+  private closeQuietly(file: DataFile): void {
+    try {
+      file.close();
+    } catch (err) {
+      this.options.logger.warn(`closing ${file.path} failed: ${String(err)}`);
+    }
   }
 }
 

@@ -443,3 +443,18 @@ t.test('once walked, inserts reach the ordered index in batches, also past 65,53
   t.equal(walked[0], 'k000000');
   t.equal(walked.at(-1), 'start');
 });
+
+t.test('snapshotLocations copies the location of every slot, free ones marked NO_FILE', async (t) => {
+  const kd = new KeyDir();
+  t.same(kd.snapshotLocations(), { files: new Uint32Array(0), offsets: new Uint32Array(0), size: 0 });
+  for (let i = 0; i < 5; i++) kd.insert(`k${i}`, i, i * 10, 7);
+  kd.delete('k2');
+  const snap = kd.snapshotLocations();
+  t.equal(snap.size, 4);
+  t.same([...snap.files], [0, 1, NO_FILE, 3, 4]);
+  t.same([...snap.offsets], [0, 10, 20, 30, 40]);
+  kd.update(kd.slot('k0'), 9, 99, 7);
+  kd.insert('new', 8, 80, 7);
+  t.same([...snap.files], [0, 1, NO_FILE, 3, 4], 'a copy: later changes do not reach it');
+  t.same([...snap.offsets], [0, 10, 20, 30, 40]);
+});
