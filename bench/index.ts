@@ -15,6 +15,9 @@
  * and kills them by pid if the run stops early. The cluster suite needs the same tools;
  * it runs a 3-node cluster next to a 1-node bitraft and redis-server (100,000
  * redis-benchmark requests, 20,000 with --quick) and SIGKILLs the leader three times.
+ * The restart suite needs redis-server and redis-cli; it times a 1-node bitraft holding
+ * the keys (and a log of keys ÷ 10 entries) from spawn to its first correct GET, after
+ * SIGTERM and after SIGKILL, next to redis-server loading an RDB and replaying an AOF.
  *
  * Scratch data lives in a temporary directory under os.tmpdir(), removed at the end,
  * also on error or Ctrl-C. Exits 1 when a suite fails, 0 otherwise (a missed target is
@@ -29,11 +32,12 @@ import { bitcaskSuite } from './bitcask.js';
 import { clusterSuite } from './cluster.js';
 import { gcAvailable, judge, type BenchConfig, type JudgedMetric, type Suite } from './harness.js';
 import { raftSuite } from './raft.js';
+import { restartSuite } from './restart.js';
 import { serverSuite } from './server.js';
 import { formatCount, renderFootnotes, renderTable, type TableSection } from './table.js';
 
 /** Every suite, in run order. Later steps add the cluster suites here. */
-export const SUITES: Suite[] = [bitcaskSuite, raftSuite, serverSuite, clusterSuite];
+export const SUITES: Suite[] = [bitcaskSuite, raftSuite, serverSuite, clusterSuite, restartSuite];
 
 /** Keys of a full run. */
 export const FULL_KEYS = 1_000_000;

@@ -11,6 +11,8 @@ Every node is a member of a Raft cluster. Without --join and without cluster sta
 
 Durability: "high" acknowledges a write only once its log entry is fsynced on a majority of nodes (writes arriving together share one fsync); "medium" fsyncs the log once a second; "low" leaves flushing to the operating system.
 
+Snapshots: the node snapshots its key/value state into <dir>/snapshots/<term>-<index>-<ms>/ (meta.json and a state.bin in the Go bitraft format) once --snapshot-entries entries or --snapshot-log-size bytes of log accumulated since the last one, and on RAFTSNAPSHOT; writes go on while it is written. The log is then compacted behind it, keeping --log-tail entries (RAFTSHRINKLOG compacts on demand). A follower too far behind — or a new node — receives the leader's newest snapshot in 1 MiB chunks (a broken transfer resumes) and replaces its store with it atomically.
+
 Consistency of reads: "high" (default) answers on the leader after confirming with a quorum that it still leads (linearizable; followers forward); "medium" answers on the leader from its lease, without a round trip; "low" answers on any node from its own state, possibly stale.`;
 
   static override examples = [
@@ -39,6 +41,10 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
     'heartbeat-interval': Flags.integer({ summary: 'Milliseconds between a leader\'s heartbeats.', default: DEFAULT_CONFIG.heartbeatMs, min: 1 }),
     'election-timeout': Flags.integer({ summary: 'Milliseconds without a leader before an election (randomised up to twice this). At least twice the heartbeat interval.', default: DEFAULT_CONFIG.electionMs, min: 2 }),
     'request-timeout': Flags.integer({ summary: 'Milliseconds a command may wait for the cluster before it fails with a timeout error.', default: DEFAULT_CONFIG.requestTimeoutMs, min: 1 }),
+    'snapshot-entries': Flags.integer({ summary: 'Take a snapshot once this many log entries were applied since the last one (0: not by count).', default: DEFAULT_CONFIG.snapshotEntries, min: 0 }),
+    'snapshot-log-size': Flags.integer({ summary: 'Take a snapshot once the log holds this many bytes after the last one (0: not by size).', default: DEFAULT_CONFIG.snapshotLogBytes, min: 0 }),
+    'snapshot-retain': Flags.integer({ summary: 'How many snapshots to keep in <dir>/snapshots.', default: DEFAULT_CONFIG.snapshotRetain, min: 1 }),
+    'log-tail': Flags.integer({ summary: 'Log entries kept behind a snapshot when the log is compacted, so a follower that lags a little catches up from the log instead of a snapshot.', default: DEFAULT_CONFIG.logTail, min: 0 }),
   };
 
   async run(): Promise<void> {
@@ -67,6 +73,10 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
         heartbeatMs: flags['heartbeat-interval'],
         electionMs: flags['election-timeout'],
         requestTimeoutMs: flags['request-timeout'],
+        snapshotEntries: flags['snapshot-entries'],
+        snapshotLogBytes: flags['snapshot-log-size'],
+        snapshotRetain: flags['snapshot-retain'],
+        logTail: flags['log-tail'],
       };
       node = await startNode(config, logger, this.config.version);
     } catch (err) {

@@ -1,7 +1,8 @@
 /**
- * Tests of `bitraft snapshot` (offline): the real CLI on the data directory of a real
+ * Tests of `bitraft snapshot`: offline, the real CLI on the data directory of a real
  * node — refused while the node runs unless --force-read, then a state.bin whose every
- * record matches what was written; standard output; errors.
+ * record matches what was written; standard output; errors. Online (--host), a running
+ * node snapshots and the path and meta are printed (table or JSON); usage errors.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -86,4 +87,39 @@ t.test('errors: a missing directory, an unwritable output', async (t) => {
   t.equal(unwritable.status, 1);
   t.match(unwritable.stderr, /^Error: ENOENT/m);
   t.notMatch(unwritable.stderr, /\n\s+at /, 'no stack');
+});
+
+t.test('online: --host makes a running node snapshot and prints the path and meta', async (t) => {
+  const node = await startServer(t, { args: ['--requirepass', 'pw'] });
+  for (let i = 0; i < 20; i++) redisCli(node.port, ['-a', 'pw', '--no-auth-warning', 'SET', `k${i}`, `v${i}`]);
+  const host = `127.0.0.1:${node.port}`;
+  const json = runCli(['snapshot', '--host', host, '--password', 'pw', '--json']);
+  t.equal(json.status, 0, json.stderr);
+  const snap = JSON.parse(json.stdout) as { path: string; id: string; index: number; size: number; voters: string[]; learners: string[] };
+  t.match(snap, { id: /^\d+-\d+-\d+$/, voters: [host], learners: [] });
+  t.equal(path.dirname(snap.path), path.join(node.dir, 'snapshots'));
+  t.same(await contents(fs.readFileSync(path.join(snap.path, 'state.bin'))), Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, `v${i}`])));
+  const table = runCli(['snapshot', '--host', host, '--password', 'pw']);
+  t.equal(table.status, 0, table.stderr);
+  t.equal(table.stdout.split('\n')[0], snap.path, 'the path first');
+  t.match(table.stdout, new RegExp(`id\\s*│\\s*${snap.id}`));
+  t.match(table.stdout, /size\s*│\s*\S+ .*\(\d+ bytes\)/);
+  t.match(table.stdout, /learners\s*│\s*-/);
+
+  const wrong = runCli(['snapshot', '--host', host, '--password', 'nope']);
+  t.equal(wrong.status, 1);
+  t.match(wrong.stderr, /^Error: .*(WRONGPASS|AUTH)/m);
+  await node.stop();
+  const down = runCli(['snapshot', '--host', host, '--timeout', '2000']);
+  t.equal(down.status, 1);
+  t.match(down.stderr, /^Error: /m);
+});
+
+t.test('usage errors: neither --host nor --out; --host with --out', async (t) => {
+  const neither = runCli(['snapshot', '--dir', server.dir]);
+  t.equal(neither.status, 2);
+  t.match(neither.stderr, /give --host to snapshot a running node, or --out/);
+  const both = runCli(['snapshot', '--host', '127.0.0.1:1', '--out', out]);
+  t.not(both.status, 0);
+  t.match(both.stderr, /--out|--host/);
 });

@@ -20,8 +20,8 @@ const ALLOWED: Record<string, string[]> = {
   kv: ['bitcask', 'raft/types', 'resp/types', 'resp/replies', 'support'],
   // The cluster layer implements the server's seams (proposer, session, error replies)
   // and reads its config; the server composes the cluster and runs its commands.
-  cluster: ['bitcask', 'kv', 'raft', 'resp', 'support', 'server/config', 'server/log', 'server/proposer', 'server/reply-errors', 'server/session'],
-  server: ['cluster', 'kv', 'raft', 'resp', 'support'],
+  cluster: ['bitcask', 'kv', 'raft', 'resp', 'snapshot', 'support', 'server/config', 'server/log', 'server/proposer', 'server/reply-errors', 'server/session'],
+  server: ['cluster', 'kv', 'raft', 'resp', 'snapshot', 'support'],
   cli: ['cluster', 'support'],
   snapshot: ['bitcask', 'support'],
 };

@@ -101,6 +101,20 @@ export class AppliedCheckpoint {
     return this.saving;
   }
 
+  /**
+   * Saves `index` as applied once the store is durable (after an installed snapshot
+   * replaced the store). Rejects if the store's fsync or the write fails.
+   */
+  saveIndex(index: number): Promise<void> {
+    const run = this.saving.then(async () => {
+      await this.opts.store.sync();
+      writeAppliedIndex(this.opts.dir, index);
+      this.saved = index;
+    });
+    this.saving = run.catch(() => {});
+    return run;
+  }
+
   /** Stops the timer and saves one last time. */
   stop(): Promise<void> {
     clearInterval(this.timer);

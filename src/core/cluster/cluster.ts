@@ -4,8 +4,9 @@ import type { KvMachine } from '../kv/index.js';
 import { DiskLogStore } from '../raft/log-store.js';
 import { RaftDriver, type Transport } from '../raft/driver.js';
 import { RaftNode, type RaftStatus } from '../raft/node.js';
-import type { ConfChange, Message, NodeId, SoftState } from '../raft/types.js';
+import type { ConfChange, Message, NodeId, SnapshotMeta, SoftState } from '../raft/types.js';
 import type { Reply } from '../resp/types.js';
+import { IncomingSnapshots, SnapshotStore, type StoredSnapshot } from '../snapshot/index.js';
 import type { Durability } from '../server/config.js';
 import type { LevelLogger } from '../server/log.js';
 import { BitraftError } from '../support/errors.js';
@@ -13,9 +14,22 @@ import { cryptoRng, type Rng } from '../support/rng.js';
 import { AppliedCheckpoint, readAppliedIndex, writeAppliedIndex } from './applied-index.js';
 import { intervalTicker } from './interval-ticker.js';
 import { KvStateMachine } from './kv-state-machine.js';
+import { SnapshotSender, type InstallClient } from './snapshot-sender.js';
+import { Snapshotter, type SnapshotPolicy } from './snapshotter.js';
 
 /** The Raft directory inside a node's data directory. */
 export const RAFT_DIR = 'raft';
+/** The snapshots directory inside a node's data directory. */
+export const SNAPSHOTS_DIR = 'snapshots';
+
+/** When snapshots are taken, how many are kept, and how much log stays behind them. */
+export interface SnapshotSettings extends SnapshotPolicy {
+  /** How many snapshots are kept on disk (the newest). */
+  retain: number;
+}
+
+/** Defaults of `SnapshotSettings`: every 100,000 entries or 512 MiB of log, 2 kept, 10,000 entries of tail. */
+export const DEFAULT_SNAPSHOT_SETTINGS: SnapshotSettings = { entries: 100_000, logBytes: 512 << 20, retain: 2, tail: 10_000 };
 
 /** Settings of a `Cluster`. */
 export interface ClusterOptions {
@@ -42,6 +56,12 @@ export interface ClusterOptions {
   join: boolean;
   /** How often the applied index is saved (default 1000 ms). */
   checkpointMs?: number;
+  /** Snapshot and compaction settings (default `DEFAULT_SNAPSHOT_SETTINGS`). */
+  snapshots?: SnapshotSettings;
+  /** AUTH password of the cluster's nodes, for the connections that stream snapshots. */
+  password?: string;
+  /** Opens the connection a snapshot is streamed to a follower over (default: a `RespClient` to its address). */
+  installClient?: (to: NodeId) => InstallClient;
   rng?: Rng;
 }
 
@@ -63,6 +83,12 @@ export class Cluster {
   private readonly core: RaftNode;
   private readonly log: DiskLogStore;
   private readonly checkpoint: AppliedCheckpoint;
+  /** Snapshots on disk (`<dir>/snapshots`). */
+  readonly snapshots: SnapshotStore;
+  /** Snapshots being received from a leader (`RAFTINSTALL`). */
+  readonly incoming: IncomingSnapshots;
+  private readonly snapshotter: Snapshotter;
+  private readonly sender: SnapshotSender;
   private readonly opts: ClusterOptions;
   private readonly logger: LevelLogger;
   private readonly syncTimer: NodeJS.Timeout | undefined;
@@ -71,14 +97,34 @@ export class Cluster {
   private leaderWaiters: (() => boolean)[] = [];
   private stopping: Promise<void> | undefined;
 
-  /** Opens (or creates) the Raft state of `opts.dir`. Synchronous: nothing runs until `start`. */
-  constructor(opts: ClusterOptions) {
+  /**
+   * Opens the Raft state of `opts.dir` — first rebuilding the store from a snapshot if
+   * it has not caught up with the start of the compacted log (see `recoverStore`) —
+   * and constructs the cluster. Nothing runs until `start`.
+   */
+  static async open(opts: ClusterOptions): Promise<Cluster> {
+    const log = DiskLogStore.open(path.join(opts.dir, RAFT_DIR), logOptionsOf(opts));
+    try {
+      await recoverStore(opts, log);
+    } catch (err) {
+      log.close();
+      throw err;
+    }
+    return new Cluster(opts, log);
+  }
+
+  /**
+   * Opens (or creates) the Raft state of `opts.dir`, or takes `log` opened by `open`.
+   * Synchronous: nothing runs until `start`. Use `open` unless the store is known to be
+   * current with the log.
+   */
+  constructor(opts: ClusterOptions, opened?: DiskLogStore) {
     this.opts = opts;
     this.id = opts.id;
     this.logger = opts.logger;
     const raftDir = path.join(opts.dir, RAFT_DIR);
-    const logOptions = { logger: opts.logger, syncEntries: opts.durability === 'high' };
-    let log = DiskLogStore.open(raftDir, logOptions);
+    const logOptions = logOptionsOf(opts);
+    let log = opened ?? DiskLogStore.open(raftDir, logOptions);
     this.hadState = log.lastIndex() > 0 || log.snapshot().index > 0;
     if (!this.hadState && !opts.join) {
       log.close();
@@ -93,6 +139,9 @@ export class Cluster {
     const hs = log.initialState().hardState;
     // The commit index is saved lazily; what the store applied was committed.
     if (saved > hs.commit) log.setHardState({ ...hs, commit: saved });
+    const settings = opts.snapshots ?? DEFAULT_SNAPSHOT_SETTINGS;
+    this.snapshots = new SnapshotStore(path.join(opts.dir, SNAPSHOTS_DIR), { retain: settings.retain, logger: opts.logger });
+    this.incoming = new IncomingSnapshots(this.snapshots, { logger: opts.logger });
     const ticks = Math.max(2, Math.round(opts.electionMs / opts.heartbeatMs));
     this.core = new RaftNode({ id: opts.id, storage: log, rng: opts.rng ?? cryptoRng, electionTicks: ticks, heartbeatTicks: 1, applied: saved });
     this.driver = new RaftDriver<Reply>({
@@ -104,18 +153,37 @@ export class Cluster {
         applySnapshot: (meta) => log.applySnapshot(meta),
         sync: () => log.syncAsync(),
       },
-      fsm: new KvStateMachine(opts.machine),
-      transport: opts.transport,
+      fsm: new KvStateMachine(opts.machine, (meta) => this.install(meta)),
+      transport: { send: (messages) => this.send(messages) },
       ticker: intervalTicker(opts.heartbeatMs),
       logger: opts.logger,
       applied: saved,
       onSoftState: (ss) => this.onSoftState(ss),
       timeout: { ticks: Math.ceil((opts.requestTimeoutMs ?? 10_000) / opts.heartbeatMs), ms: opts.requestTimeoutMs ?? 10_000 },
+      afterReady: () => this.snapshotter.maybeSnapshot(),
     });
     this.checkpoint = new AppliedCheckpoint(
       { dir: raftDir, store: opts.store, applied: () => this.driver.applied, logger: opts.logger, intervalMs: opts.checkpointMs ?? 1000 },
       saved,
     );
+    this.snapshotter = new Snapshotter({
+      openView: () => opts.store.openView(),
+      snapshots: this.snapshots,
+      log,
+      driver: this.driver,
+      conf: () => this.core.status().conf,
+      checkpoint: this.checkpoint,
+      policy: settings,
+      logger: opts.logger,
+    });
+    this.sender = new SnapshotSender({
+      newest: () => this.snapshotter.snapshotNow(),
+      send: (m) => opts.transport.send([m]),
+      report: (to, ok) => this.driver.reportSnapshot(to, ok),
+      password: opts.password,
+      connect: opts.installClient,
+      logger: opts.logger,
+    });
     if (opts.durability === 'medium') {
       this.syncTimer = setInterval(() => {
         try {
@@ -156,9 +224,44 @@ export class Cluster {
     return this.driver.isStopped ? undefined : this.core.leader;
   }
 
-  /** Hands messages from a peer to the core. */
+  /**
+   * Hands messages from a peer to the core. A snapshot message whose snapshot was not
+   * streamed to this node first (see `SnapshotSender`) is dropped: the leader offers it
+   * again.
+   */
   receive(messages: readonly Message[]): void {
-    for (const m of messages) if (m.to === this.id) this.driver.receive(m);
+    for (const m of messages) {
+      if (m.to !== this.id) continue;
+      if (m.type === 'snapshot' && !this.snapshots.find(m.snapshot.index, m.snapshot.term)) {
+        this.logger.warn(`raft: ignored the snapshot at index ${m.snapshot.index} from ${m.from}: it was not received`);
+        continue;
+      }
+      this.driver.receive(m);
+    }
+  }
+
+  /**
+   * Takes a snapshot of the state applied so far (`RAFTSNAPSHOT`), or returns the newest
+   * one if nothing was applied since; the log is then compacted behind it.
+   */
+  snapshotNow(): Promise<StoredSnapshot> {
+    return this.snapshotter.snapshotNow();
+  }
+
+  /** Compacts the log behind the newest snapshot, keeping `tail` entries (default: the setting); resolves with the number dropped. */
+  shrinkLog(tail?: number): Promise<number> {
+    return this.snapshotter.shrinkLog(tail);
+  }
+
+  /** Index of the newest snapshot this node holds (or of the compacted log's start). */
+  get lastSnapshotIndex(): number {
+    return this.snapshotter.lastSnapshotIndex;
+  }
+
+  /** Entries and bytes of the Raft log on disk. */
+  logSize(): { entries: number; bytes: number } {
+    const first = this.log.snapshot().index;
+    return { entries: this.log.lastIndex() - first, bytes: this.log.bytesAfter(first) };
   }
 
   /**
@@ -251,7 +354,10 @@ export class Cluster {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.syncTimer);
+      this.sender.close();
+      this.snapshotter.stop();
       await this.driver.stop();
+      await this.incoming.close();
       await this.checkpoint.stop();
       try {
         this.log.sync(true);
@@ -272,6 +378,35 @@ export class Cluster {
       await sleep(100);
       await this.changeConf(cc, attempt + 1);
     }
+  }
+
+  /** Sends messages through the transport; snapshot messages go through the sender, which streams the snapshot first. */
+  private send(messages: readonly Message[]): void {
+    let plain = messages;
+    if (messages.some((m) => m.type === 'snapshot')) {
+      plain = [];
+      for (const m of messages) {
+        if (m.type === 'snapshot') this.sender.offer(m);
+        else (plain as Message[]).push(m);
+      }
+    }
+    if (plain.length > 0) this.opts.transport.send(plain);
+  }
+
+  /**
+   * Replaces the store with the snapshot `meta` the leader streamed here (the log was
+   * replaced already): checked against its CRC, loaded into the store atomically — no
+   * key survives that the snapshot lacks — and the applied index saved.
+   */
+  private async install(meta: SnapshotMeta): Promise<void> {
+    const s = this.snapshots.find(meta.index, meta.term);
+    if (!s) throw new BitraftError('NOT_FOUND', `the snapshot at index ${meta.index} (term ${meta.term}) is not on disk`);
+    const started = Date.now();
+    await this.snapshots.verify(s);
+    const keys = await this.opts.store.replaceAll(this.snapshots.readBatches(s));
+    await this.checkpoint.saveIndex(meta.index);
+    this.snapshotter.installed(meta.index);
+    this.logger.info(`raft: installed the snapshot ${s.meta.id}: ${keys} keys in ${Date.now() - started} ms`);
   }
 
   private onSoftState(ss: SoftState): void {
@@ -304,6 +439,44 @@ function adoptAddress(log: DiskLogStore, id: NodeId, logger: LevelLogger): void 
     return;
   }
   logger.warn(`raft: ${id} is not a member of this directory's cluster (${[...conf.voters, ...conf.learners].join(', ') || 'none'}); waiting to be added`);
+}
+
+function logOptionsOf(opts: ClusterOptions): { logger: LevelLogger; syncEntries: boolean } {
+  return { logger: opts.logger, syncEntries: opts.durability === 'high' };
+}
+
+/**
+ * Rebuilds the store from a snapshot when it has not caught up with the start of the
+ * log: the saved applied index is below the index the log was compacted (or replaced by
+ * an installed snapshot) at, so the entries in between are gone from the log. That
+ * happens only after a crash in the middle of installing a snapshot, or when the store
+ * files were lost. The newest snapshot that covers the log's start, lies within the log,
+ * agrees with its term and passes its CRC check is loaded; corrupt ones are reported and
+ * skipped. Without one the node cannot start (`CORRUPT`).
+ */
+async function recoverStore(opts: ClusterOptions, log: DiskLogStore): Promise<void> {
+  const raftDir = path.join(opts.dir, RAFT_DIR);
+  const start = log.snapshot().index;
+  const applied = readAppliedIndex(raftDir, opts.logger);
+  if (start === 0 || applied >= start) return;
+  const settings = opts.snapshots ?? DEFAULT_SNAPSHOT_SETTINGS;
+  const snapshots = new SnapshotStore(path.join(opts.dir, SNAPSHOTS_DIR), { retain: settings.retain, logger: opts.logger });
+  opts.logger.warn(`raft: the store has applied up to index ${applied} but the log starts after ${start}: loading a snapshot`);
+  for (const s of snapshots.list()) {
+    const { index, term } = s.meta;
+    if (index < start || index > log.lastIndex() || log.term(index) !== term) continue;
+    try {
+      await snapshots.verify(s);
+    } catch (err) {
+      opts.logger.warn(`raft: skipped the snapshot ${s.meta.id}: ${err instanceof Error ? err.message : String(err)}`);
+      continue;
+    }
+    const keys = await opts.store.replaceAll(snapshots.readBatches(s));
+    writeAppliedIndex(raftDir, index);
+    opts.logger.info(`raft: loaded the snapshot ${s.meta.id}: ${keys} keys`);
+    return;
+  }
+  throw new BitraftError('CORRUPT', `the store has applied up to index ${applied}, the log starts after ${start}, and no valid snapshot in ${path.join(opts.dir, SNAPSHOTS_DIR)} covers the gap`);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,3 +1,4 @@
 /** Public entry point of the cluster layer, for the CLI commands. */
 export { requestMembershipChange, type MembershipRequest } from './join.js';
 export { describeEntries, inspectLog, verifyLog, type DescribedEntry, type EntryFilter, type LogSummary, type LogVerification } from './log-inspection.js';
+export { requestSnapshot, parseSnapshotReply, type RemoteSnapshot, type SnapshotRequest } from './remote-snapshot.js';

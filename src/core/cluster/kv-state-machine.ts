@@ -3,7 +3,6 @@ import type { StateMachine } from '../raft/driver.js';
 import type { Entry, SnapshotMeta } from '../raft/types.js';
 import { errorReply } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
-import { BitraftError } from '../support/errors.js';
 
 /** The reply every replica computes for an entry whose data is not a command. */
 export const MALFORMED_ENTRY: Reply = errorReply('ERR malformed log entry');
@@ -16,9 +15,12 @@ export const MALFORMED_ENTRY: Reply = errorReply('ERR malformed log entry');
  */
 export class KvStateMachine implements StateMachine<Reply> {
   private readonly machine: KvMachine;
+  private readonly install: (meta: SnapshotMeta) => Promise<void>;
 
-  constructor(machine: KvMachine) {
+  /** `install` replaces the store with the snapshot `meta` that was streamed to this node. */
+  constructor(machine: KvMachine, install: (meta: SnapshotMeta) => Promise<void>) {
     this.machine = machine;
+    this.install = install;
   }
 
   apply(entry: Entry): Reply {
@@ -26,11 +28,8 @@ export class KvStateMachine implements StateMachine<Reply> {
     return args ? this.machine.apply(args) : MALFORMED_ENTRY;
   }
 
-  /**
-   * Installing a snapshot streamed from the leader is not supported yet: the log is never
-   * compacted, so a leader always has the entries a follower lacks and never sends one.
-   */
-  restore(meta: SnapshotMeta): never {
-    throw new BitraftError('NOT_IMPLEMENTED', `cannot install the snapshot at index ${meta.index}: snapshots are not supported yet`);
+  /** Replaces the whole store with the snapshot `meta` (see the constructor's `install`). */
+  restore(meta: SnapshotMeta): Promise<void> {
+    return this.install(meta);
   }
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseSnapshotId } from '../snapshot/index.js';
 import { decodeCommand } from '../kv/index.js';
 import { decodeConfChange } from '../raft/conf-change.js';
 import { LOG_FILE, readStateFile, scanLog, STATE_FILE, type LogRecord } from '../raft/log-store.js';
@@ -199,9 +200,9 @@ function withLog<T>(dir: string, fn: (fd: number, file: string) => T): T {
 function listSnapshots(dataDir: string): string[] {
   const dir = path.join(dataDir, 'snapshots');
   if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && !e.name.endsWith('.tmp'))
-    .map((e) => e.name)
-    .sort();
+  const ids = fs.readdirSync(dir).flatMap((name) => {
+    const id = parseSnapshotId(name);
+    return id ? [{ name, ...id }] : [];
+  });
+  return ids.sort((a, b) => a.index - b.index || a.term - b.term || a.ms - b.ms).map((id) => id.name);
 }

@@ -7,7 +7,18 @@ import type { ConfChange, ConfState, DropReason, Entry, HardState, Message, Node
 /** The core as the driver uses it (a `RaftNode`; tests may script one). */
 export type RaftCore = Pick<
   RaftNode,
-  'tick' | 'step' | 'propose' | 'proposeConfChange' | 'readIndex' | 'immediateReadIndex' | 'campaign' | 'transferLeadership' | 'hasReady' | 'ready' | 'advance'
+  | 'tick'
+  | 'step'
+  | 'propose'
+  | 'proposeConfChange'
+  | 'readIndex'
+  | 'immediateReadIndex'
+  | 'campaign'
+  | 'transferLeadership'
+  | 'reportSnapshot'
+  | 'hasReady'
+  | 'ready'
+  | 'advance'
 >;
 
 /** The log storage the driver writes a Ready into; `sync` makes every write so far durable. */
@@ -23,7 +34,12 @@ export interface DurableLog {
 export interface StateMachine<R> {
   /** Applies a committed command entry and returns its result (the reply to its proposer). */
   apply(entry: Entry): R;
-  /** Replaces the whole state with the snapshot's (the bytes were streamed by the application). */
+  /**
+   * Replaces the whole state with the snapshot's (the bytes were streamed by the
+   * application). Called after the log recorded the snapshot, so a crash during it leaves
+   * a log that starts after the snapshot and a store that has not caught up with it: the
+   * application restores the store from the snapshot again when it restarts.
+   */
   restore(meta: SnapshotMeta): void | Promise<void>;
 }
 
@@ -98,13 +114,18 @@ export class RaftDriver<R> {
   private readonly onSoftState: (ss: SoftState) => void;
   private readonly timeout: RequestTimeout | undefined;
   private ticks = 0;
+  /** Whether a Ready is being handled (between `ready` and `advance`). */
+  private handling = false;
+  private restTasks: (() => void)[] = [];
+  private readonly afterReady: () => void;
 
   /**
    * `onSoftState` is told of every change of role or known leader, once the Ready that
    * carries it is written (the new leader's first entries included). `applied` is the
    * index the state machine held before a restart (as given to the core). With
    * `timeout`, a request still waiting after that many ticks is rejected with `TIMEOUT`
-   * (a write's outcome is then unknown: it may still be applied).
+   * (a write's outcome is then unknown: it may still be applied). `afterReady` runs
+   * after each Ready is handled and settled, at rest (see `atRest`).
    */
   constructor(opts: {
     core: RaftCore;
@@ -116,6 +137,7 @@ export class RaftDriver<R> {
     onSoftState?: (ss: SoftState) => void;
     applied?: number;
     timeout?: RequestTimeout;
+    afterReady?: () => void;
   }) {
     this.core = opts.core;
     this.log = opts.log;
@@ -126,6 +148,7 @@ export class RaftDriver<R> {
     this.onSoftState = opts.onSoftState ?? (() => {});
     this.appliedIndex = opts.applied ?? 0;
     this.timeout = opts.timeout;
+    this.afterReady = opts.afterReady ?? (() => {});
   }
 
   /** The last index applied to the state machine by this driver. */
@@ -189,6 +212,22 @@ export class RaftDriver<R> {
     this.input(() => this.core.transferLeadership(to));
   }
 
+  /** Tells the core how streaming a snapshot to `to` ended (see `RaftNode.reportSnapshot`). */
+  reportSnapshot(to: NodeId, ok: boolean): void {
+    this.input(() => this.core.reportSnapshot(to, ok));
+  }
+
+  /**
+   * Runs `fn` synchronously at rest: no Ready half handled, so the state machine has
+   * applied exactly `applied` and the core's membership is the one at that index, and
+   * the log is not being written or synced. Runs at once if the driver is at rest now,
+   * else right after the Ready being handled is acknowledged (or when the driver stops).
+   */
+  atRest(fn: () => void): void {
+    if (this.handling) this.restTasks.push(fn);
+    else fn();
+  }
+
   /** Stops ticking, lets the Ready being handled finish, and rejects every pending request with `CLOSED`. */
   async stop(): Promise<void> {
     if (!this.stopped) {
@@ -237,9 +276,12 @@ export class RaftDriver<R> {
         while (!this.stopped && this.core.hasReady()) {
           const rd = this.core.ready();
           let settle: () => void;
+          this.handling = true;
           try {
             settle = await this.handle(rd);
           } catch (err) {
+            this.handling = false;
+            this.runRestTasks();
             // The log may not hold what the core believes: continuing could break Raft's guarantees.
             this.logger.warn(`raft: stopping after a failed write: ${err instanceof Error ? err.message : String(err)}`);
             this.stopped = true;
@@ -248,8 +290,11 @@ export class RaftDriver<R> {
             return;
           }
           this.core.advance(rd);
+          this.handling = false;
           // Requests settle after the acknowledgement, so whoever awaits one sees the core up to date.
           settle();
+          this.runRestTasks();
+          this.afterReady();
         }
       } while (this.again && !this.stopped);
     } finally {
@@ -260,8 +305,8 @@ export class RaftDriver<R> {
   /** Writes, sends and applies `rd`; returns what settles its requests, to run once it is acknowledged. */
   private async handle(rd: Ready): Promise<() => void> {
     if (rd.snapshot) {
-      await this.fsm.restore(rd.snapshot);
       this.log.applySnapshot(rd.snapshot);
+      await this.fsm.restore(rd.snapshot);
       this.appliedIndex = rd.snapshot.index;
     }
     // A leader's appends may leave before its own fsync (Raft thesis §10.2.1): the
@@ -289,6 +334,12 @@ export class RaftDriver<R> {
     if (late.length > 0) this.transport.send(late);
     while (next < rd.committed.length) this.applyEntry(rd.committed[next++]!, results);
     return () => this.settle(rd, results);
+  }
+
+  private runRestTasks(): void {
+    const tasks = this.restTasks;
+    this.restTasks = [];
+    for (const fn of tasks) fn();
   }
 
   private applyEntry(e: Entry, results: Map<number, R>): void {

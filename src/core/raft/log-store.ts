@@ -416,6 +416,13 @@ export class DiskLogStore implements LogStorage {
     return this.snap.index + this.count;
   }
 
+  /** Bytes the log file holds for the entries after `index` (all of them when `index` is compacted). */
+  bytesAfter(index: number): number {
+    const i = index - this.snap.index;
+    if (i <= 0) return this.size;
+    return i >= this.count ? 0 : this.size - this.offsets[i]!;
+  }
+
   term(index: number): number {
     if (index < this.snap.index) throw new LogRangeError('COMPACTED', index);
     if (index > this.lastIndex()) throw new LogRangeError('UNAVAILABLE', index);

@@ -7,6 +7,7 @@ import type { ServerContext } from './context.js';
 import type { AdminCommand } from './admin-command.js';
 import { NO_REPLY } from './no-reply.js';
 import { RAFT_COMMANDS, raftInfo } from './raft-commands.js';
+import { SNAPSHOT_COMMANDS } from './snapshot-commands.js';
 import { WRONGPASS } from './reply-errors.js';
 import type { Session } from './session.js';
 
@@ -275,6 +276,7 @@ const table: AdminCommand[] = [
     },
   },
   ...RAFT_COMMANDS,
+  ...SNAPSHOT_COMMANDS,
 ];
 
 /** Commands the node answers itself, by lower-case name. */

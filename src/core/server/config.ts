@@ -52,6 +52,14 @@ export interface ServerConfig {
   electionMs: number;
   /** Longest a command may wait for the cluster (commit, read barrier, forwarding) before `-ERR … timed out`. */
   requestTimeoutMs: number;
+  /** A snapshot is taken once this many entries were applied since the last one (0: not by count). */
+  snapshotEntries: number;
+  /** A snapshot is taken once the log holds this many bytes after the last one (0: not by size). */
+  snapshotLogBytes: number;
+  /** How many snapshots are kept in `<dir>/snapshots`. */
+  snapshotRetain: number;
+  /** Entries kept in the log behind a snapshot, for followers that lag a little. */
+  logTail: number;
 }
 
 /** Defaults of every optional setting. */
@@ -70,6 +78,10 @@ export const DEFAULT_CONFIG: Omit<ServerConfig, 'dir'> = {
   heartbeatMs: 100,
   electionMs: 1000,
   requestTimeoutMs: 10_000,
+  snapshotEntries: 100_000,
+  snapshotLogBytes: 512 << 20,
+  snapshotRetain: 2,
+  logTail: 10_000,
 };
 
 /**

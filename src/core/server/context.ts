@@ -33,4 +33,9 @@ export interface ServerContext {
   readonly sessions: () => Iterable<Session>;
   /** Stops the node cleanly (SHUTDOWN). */
   readonly shutdown: (reason: string) => void;
+  /**
+   * Whether the node is still loading (listening, but its store and Raft state not open
+   * yet, e.g. while a snapshot rebuilds the store): commands get `-LOADING`. Absent: never.
+   */
+  readonly loading?: () => boolean;
 }

@@ -2,8 +2,11 @@ import { arityOk, KV_COMMANDS, unknownCommand, wrongArity } from '../kv/index.js
 import type { Reply } from '../resp/types.js';
 import { ADMIN_COMMANDS } from './admin-commands.js';
 import type { ServerContext } from './context.js';
-import { NOAUTH, replyForError } from './reply-errors.js';
+import { LOADING, NOAUTH, replyForError } from './reply-errors.js';
 import type { Session } from './session.js';
+
+/** Commands answered while the node is loading. */
+const ANSWERED_WHILE_LOADING: ReadonlySet<string> = new Set(['auth', 'hello', 'ping', 'quit', 'echo']);
 
 /**
  * Routes one command: node-local commands (PING, INFO, AUTH, RAFT…) are answered here;
@@ -19,6 +22,7 @@ export function dispatch(ctx: ServerContext, session: Session, args: readonly Bu
   try {
     const admin = ADMIN_COMMANDS.get(name);
     if (!session.authenticated && !admin?.noauth) return NOAUTH;
+    if (ctx.loading?.() && !ANSWERED_WHILE_LOADING.has(name)) return LOADING;
     if (name === 'raftfwd') {
       // Another node forwarding its clients' commands: run them here, never forward again.
       if (args.length < 2) return wrongArity(name);

@@ -83,6 +83,8 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       // Let the SHUTDOWN reply's connection close first; stop() waits for the rest.
       setImmediate(() => void stop(reason));
     },
+    // Listening starts before the cluster opens (its id is the bound address), which may take a while.
+    loading: () => late.proposer === undefined,
   };
   const server = new RespServer(ctx);
   const stop = (reason: string): Promise<void> => {
@@ -107,7 +109,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   try {
     port = await server.listen(config.host, config.port);
     const id = advertisedAddress(config, port);
-    const cluster = new Cluster({
+    const cluster = await Cluster.open({
       dir: config.dir,
       id,
       durability: config.durability,
@@ -119,6 +121,8 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       transport,
       logger,
       join: config.join !== undefined,
+      snapshots: { entries: config.snapshotEntries, logBytes: config.snapshotLogBytes, retain: config.snapshotRetain, tail: config.logTail },
+      password: config.requirepass,
     });
     late.cluster = cluster;
     late.router = new LeaderRouter({

@@ -21,5 +21,8 @@ export function replyForError(err: unknown): ErrorReply {
 /** `NOAUTH Authentication required.` */
 export const NOAUTH: ErrorReply = errorReply('NOAUTH Authentication required.');
 
+/** The reply to commands that need the data while the node is still loading it (as Redis answers while loading). */
+export const LOADING: ErrorReply = errorReply('LOADING bitraft is loading the dataset in memory');
+
 /** Redis's reply to a wrong password. */
 export const WRONGPASS: ErrorReply = errorReply('WRONGPASS invalid username-password pair or user is disabled.');

@@ -12,13 +12,15 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { Bitcask } from '../../../src/core/bitcask/index.js';
-import { Cluster, RAFT_DIR, type ClusterOptions } from '../../../src/core/cluster/cluster.js';
-import { KvStateMachine } from '../../../src/core/cluster/kv-state-machine.js';
+import { Cluster, RAFT_DIR, SNAPSHOTS_DIR, type ClusterOptions, type SnapshotSettings } from '../../../src/core/cluster/cluster.js';
+import { receiveInstall } from '../../../src/core/cluster/snapshot-receiver.js';
 import { encodeCommand } from '../../../src/core/kv/index.js';
 import { DiskLogStore } from '../../../src/core/raft/log-store.js';
 import type { Message } from '../../../src/core/raft/types.js';
 import type { Reply } from '../../../src/core/resp/types.js';
 import { streamLogger } from '../../../src/core/server/log.js';
+import { SnapshotStore } from '../../../src/core/snapshot/index.js';
+import { BitraftError } from '../../../src/core/support/errors.js';
 import { seededRng } from '../../../src/core/support/rng.js';
 import { ioError, patch } from '../../helpers/fault-injection.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
@@ -454,33 +456,170 @@ t.test('a membership change waits for the one in progress', async (t) => {
   t.strictSame(lines(a, 'removed'), [`info  raft: removed ${B}`]);
 });
 
-t.test('a snapshot from the leader: its meta goes to the log, but restoring the store is not supported yet', async (t) => {
+/** Streams snapshots in process: RAFTINSTALL goes straight to the target member's receiver. */
+function installVia(net: Net): ClusterOptions['installClient'] {
+  return (to) => ({
+    call: (args) => {
+      const target = net.members.get(to);
+      if (!target || net.cut.has(to)) return Promise.reject(new BitraftError('UNAVAILABLE', `${to} is unreachable`));
+      return receiveInstall(target.incoming, args.map((a) => (typeof a === 'string' ? Buffer.from(a) : a)));
+    },
+    close: () => {},
+  });
+}
+
+const SNAPSHOTS: SnapshotSettings = { entries: 20, logBytes: 0, retain: 2, tail: 5 };
+
+t.test('a follower behind the compacted log installs the leader\'s snapshot: its store is replaced', async (t) => {
+  const net = new Net();
+  const opts = { snapshots: SNAPSHOTS, installClient: installVia(net) };
+  const a = await open(t, net, A, opts);
+  const c = await open(t, net, C, { ...opts, join: true });
+  const b = await open(t, net, B, { ...opts, join: true });
+  a.cluster.start();
+  b.cluster.start();
+  c.cluster.start();
+  await a.cluster.waitForLeader(5000);
+  await a.cluster.addPeer(C, 5000);
+  await a.cluster.addPeer(B, 5000);
+  for (let i = 0; i < 10; i++) await set(a.cluster, `stale${i}`, 'old');
+  await until('B has the stale keys', () => b.kv.store.size === 10);
+  net.cut.add(B);
+  for (let i = 0; i < 10; i++) await a.cluster.driver.propose(encodeCommand([Buffer.from('DEL'), Buffer.from(`stale${i}`)]));
+  for (let i = 0; i < 40; i++) await set(a.cluster, `fresh${i}`, `v${i}`);
+  await until('A compacts past B', () => a.cluster.status().firstIndex > b.cluster.status().lastIndex + 1);
+  t.ok(a.cluster.lastSnapshotIndex >= 40, 'A took snapshots');
+  t.ok(a.cluster.snapshots.list().length <= 2, 'and keeps at most 2');
+  t.match(a.cluster.logSize(), { entries: a.cluster.status().lastIndex - a.cluster.status().firstIndex + 1 });
+  net.cut.delete(B);
+  await until('B installs a snapshot and catches up', () => b.cluster.driver.applied === a.cluster.driver.applied, 10_000);
+  t.same(b.kv.contents(), a.kv.contents(), 'the same keys: none of the stale ones survived');
+  t.equal(Object.keys(b.kv.contents()).length, 40);
+  t.match(lines(b, 'installed the snapshot'), [/^info  raft: installed the snapshot \d+-\d+-\d+: \d+ keys in \d+ ms$/]);
+  t.ok(b.cluster.lastSnapshotIndex >= 40);
+  await set(a.cluster, 'after', 'install');
+  await until('B follows the log again', () => plain(b.kv.machine.read([Buffer.from('GET'), Buffer.from('after')])) === 'install');
+  // A restart of B finds its store current: nothing is reloaded.
+  await b.close();
+  const again = await open(t, net, B, opts, b.dir);
+  again.cluster.start();
+  await until('B is back', () => again.cluster.driver.applied >= a.cluster.driver.applied - 1);
+  t.same(lines(again, 'loaded the snapshot'), []);
+});
+
+t.test('a snapshot message whose data was not received is ignored; a snapshot gone before install stops the node', async (t) => {
   const net = new Net();
   const L = '127.0.0.1:7020';
-  const snapshot = (to: string): Message => ({ type: 'snapshot', from: L, to, term: 5, snapshot: { index: 10, term: 5, conf: { voters: [L, to], learners: [] } } });
-
-  // As it is: KvStateMachine.restore refuses, and the node stops rather than diverge.
   const j = await open(t, net, B, { join: true });
   j.cluster.start();
-  j.cluster.receive([snapshot(B)]);
+  const message = (index: number): Message => ({ type: 'snapshot', from: L, to: B, term: 5, snapshot: { index, term: 5, conf: { voters: [L, B], learners: [] } } });
+  j.cluster.receive([message(10)]);
+  t.match(lines(j, 'ignored the snapshot'), [/ignored the snapshot at index 10 from 127.0.0.1:7020: it was not received/]);
+  // Received, then removed before the node got to install it.
+  const leaderStore = new SnapshotStore(path.join(tmpDir(t), 'leader'), { retain: 2, logger: streamLogger('error', { write: () => {} }) });
+  const snap = await leaderStore.create({ index: 10, term: 5, conf: { voters: [L, B], learners: [] } }, (async function* () {
+    yield [{ key: Buffer.from('k'), value: Buffer.from('v') }];
+  })());
+  await j.cluster.incoming.begin(snap.meta);
+  await j.cluster.incoming.write(snap.meta.id, 0, fs.readFileSync(snap.statePath));
+  const stored = await j.cluster.incoming.finish(snap.meta.id);
+  j.cluster.receive([message(10)]);
+  fs.rmSync(stored.path, { recursive: true });
   await until('the node stops', () => j.cluster.roleName === 'Shutdown');
-  t.match(lines(j, 'failed write'), [/^warn  raft: stopping after a failed write: cannot install the snapshot at index 10: snapshots are not supported yet$/]);
-  t.equal(j.cluster.driver.applied, 0, 'nothing was applied');
-  t.equal(j.cluster.isLeader, false);
-  t.equal(j.cluster.leader, undefined);
+  t.match(lines(j, 'failed write'), [/stopping after a failed write: the snapshot at index 10 \(term 5\) is not on disk/]);
+});
 
-  // With the state machine's part stubbed, the log records the snapshot durably.
-  patch(t, KvStateMachine.prototype, 'restore', (() => undefined) as unknown as KvStateMachine['restore']);
-  const k = await open(t, net, C, { join: true });
-  k.cluster.start();
-  k.cluster.receive([snapshot(C)]);
-  await until('the snapshot is installed', () => k.cluster.driver.applied === 10);
-  t.match(k.cluster.status(), { firstIndex: 11, lastIndex: 10, commit: 10, term: 5, leader: L, conf: { voters: [L, C], learners: [] } });
-  await k.close();
-  const again = await open(t, net, C, {}, k.dir);
-  t.equal(again.cluster.hadState, true);
-  t.strictSame(again.logs, []);
-  t.match(again.cluster.status(), { firstIndex: 11, lastIndex: 10, conf: { voters: [L, C], learners: [] } });
+t.test('snapshotNow and shrinkLog on a one-node cluster', async (t) => {
+  const net = new Net();
+  const a = await open(t, net, A, { snapshots: { entries: 0, logBytes: 0, retain: 2, tail: 3 } });
+  a.cluster.start();
+  await a.cluster.waitForLeader(5000);
+  for (let i = 0; i < 10; i++) await set(a.cluster, `k${i}`, 'v');
+  await t.rejects(a.cluster.shrinkLog(), { code: 'NOT_FOUND' });
+  const s = await a.cluster.snapshotNow();
+  t.equal(s.meta.index, a.cluster.driver.applied);
+  t.equal(a.cluster.lastSnapshotIndex, s.meta.index);
+  t.equal(a.cluster.status().firstIndex, s.meta.index - 3 + 1, 'compacted, keeping the tail');
+  t.equal(await a.cluster.shrinkLog(0), 3);
+  t.same(a.cluster.logSize(), { entries: 0, bytes: 0 });
+});
+
+/** A one-node cluster in `dir` with `n` keys written and a snapshot taken (log compacted entirely); closed. */
+async function compactedNode(t: Teardown, dir: string, n: number, tail = 0): Promise<number> {
+  const net = new Net();
+  const a = await open(t, net, A, { snapshots: { entries: 0, logBytes: 0, retain: 3, tail } }, dir);
+  a.cluster.start();
+  await a.cluster.waitForLeader(5000);
+  for (let i = 0; i < n; i++) await set(a.cluster, `k${i}`, `v${i}`);
+  const s = await a.cluster.snapshotNow();
+  await a.close();
+  return s.meta.index;
+}
+
+/** Opens `dir` with Cluster.open, as a node starts; resolves with the member or rejects. */
+async function openNode(t: Teardown, dir: string): Promise<Member & { lines: string[] }> {
+  const store = await Bitcask.open(dir, { sync: 'none' });
+  const kv = fixtureOf(dir, store);
+  const logs: string[] = [];
+  const logger = streamLogger('debug', { write: (s: string) => logs.push(s.replace(/^\S+ /, '').trimEnd()) });
+  let cluster: Cluster;
+  try {
+    cluster = await Cluster.open({ dir, id: A, durability: 'low', heartbeatMs: 10, electionMs: 100, store, machine: kv.machine, transport: { send: () => {} }, logger, join: false });
+  } catch (err) {
+    await store.close();
+    throw Object.assign(err as Error, { logs });
+  }
+  const close = async (): Promise<void> => {
+    await cluster.stop();
+    await store.close();
+  };
+  t.teardown(close);
+  return { id: A, dir, cluster, kv, logs, lines: logs, close };
+}
+
+t.test('Cluster.open rebuilds a store that fell behind the log from the newest fitting snapshot', async (t) => {
+  const dir = tmpDir(t);
+  const first = await compactedNode(t, dir, 10);
+  // A second snapshot (nothing compacted: a large tail), then a snapshot that lies beyond the log.
+  const net = new Net();
+  const b = await open(t, net, A, { snapshots: { entries: 0, logBytes: 0, retain: 3, tail: 1000 } }, dir);
+  b.cluster.start();
+  await b.cluster.waitForLeader(5000);
+  for (let i = 10; i < 20; i++) await set(b.cluster, `k${i}`, `v${i}`);
+  const second = await b.cluster.snapshotNow();
+  const want = b.kv.contents();
+  await b.close();
+  const quiet = streamLogger('error', { write: () => {} });
+  await new SnapshotStore(path.join(dir, SNAPSHOTS_DIR), { retain: 5, logger: quiet }).create({ index: 999, term: 9, conf: { voters: [A], learners: [] } }, (async function* () {})());
+  // The newest that fits is corrupt: skipped for the older one, then the log replays the rest.
+  const state = path.join(second.path, 'state.bin');
+  const bytes = fs.readFileSync(state);
+  bytes[bytes.length >> 1] ^= 0xff;
+  fs.writeFileSync(state, bytes);
+  fs.rmSync(path.join(dir, RAFT_DIR, 'applied'));
+  // The store lost its files too: only the snapshot and the log can rebuild it.
+  for (const f of fs.readdirSync(dir)) if (/\.(data|hint)$/.test(f)) fs.rmSync(path.join(dir, f));
+  const node = await openNode(t, dir);
+  t.match(node.lines.join('\n'), /the store has applied up to index 0 but the log starts after \d+: loading a snapshot/);
+  t.match(node.lines.join('\n'), new RegExp(`skipped the snapshot ${second.meta.id}: .*`));
+  t.match(node.lines.join('\n'), /loaded the snapshot \d+-\d+-\d+: 10 keys/);
+  t.equal(node.kv.store.size, 10, 'the snapshot at index ' + first);
+  node.cluster.start();
+  await until('the log is replayed', () => node.kv.store.size === 20);
+  t.same(node.kv.contents(), want);
+});
+
+t.test('Cluster.open refuses when no valid snapshot covers the gap', async (t) => {
+  const dir = tmpDir(t);
+  await compactedNode(t, dir, 5);
+  const snapshots = new SnapshotStore(path.join(dir, SNAPSHOTS_DIR), { retain: 5, logger: streamLogger('error', { write: () => {} }) });
+  const state = snapshots.list()[0]!.statePath;
+  fs.writeFileSync(state, Buffer.from('not a snapshot'));
+  fs.rmSync(path.join(dir, RAFT_DIR, 'applied'));
+  await t.rejects(openNode(t, dir), { code: 'CORRUPT', message: /no valid snapshot in .* covers the gap/ });
+  // The log was closed again: the directory opens once the snapshot is back in order.
+  fs.rmSync(state);
+  await t.rejects(openNode(t, dir), { code: 'CORRUPT' });
 });
 
 t.test('a write that cannot be committed fails after requestTimeoutMs', async (t) => {

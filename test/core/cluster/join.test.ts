@@ -5,83 +5,17 @@
  * final refusals reject with INVALID_ARGUMENT; the deadline gives TIMEOUT and
  * cancellation CLOSED. joinCluster logs its outcome and never rejects.
  */
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { joinCluster, requestMembershipChange, type MembershipRequest } from '../../../src/core/cluster/join.js';
 import { RespClient } from '../../../src/core/cluster/resp-client.js';
-import { RequestParser } from '../../../src/core/resp/index.js';
 import { BitraftError } from '../../../src/core/support/errors.js';
 import { memoryLogger, type Logger } from '../../../src/core/support/logger.js';
+import { freePort, HOST, startFakeNode as startNode, type Respond } from '../../helpers/fake-node.js';
 
-const HOST = '127.0.0.1';
 const SELF = `${HOST}:4999`;
 
-type Teardown = { teardown(fn: () => void | Promise<void>): void };
-
-/** What a fake node answers to a command (latin1 args): raw reply text, or undefined for silence. */
-type Respond = (args: string[], n: number) => string | undefined;
-
-interface FakeNode {
-  addr: string;
-  port: number;
-  /** Every command received (AUTH included), args as latin1. */
-  commands: string[][];
-  respond: Respond;
-  close(): Promise<void>;
-}
-
-/** A Redis-protocol node on 127.0.0.1 (`port` 0: ephemeral); closed in teardown. */
-async function startNode(t: Teardown, respond: Respond, port = 0): Promise<FakeNode> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    const parser = new RequestParser();
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('data', (chunk: Buffer) => {
-      for (const cmd of parser.push(chunk)) {
-        const args = cmd.args.map((a) => a.toString('latin1'));
-        node.commands.push(args);
-        const answer = node.respond(args, node.commands.length);
-        if (answer !== undefined) socket.write(answer);
-      }
-    });
-  });
-  let closed = false;
-  const node: FakeNode = {
-    addr: '',
-    port: 0,
-    commands: [],
-    respond,
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (closed) return resolve();
-        closed = true;
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: HOST, port }, resolve);
-  });
-  node.port = (server.address() as net.AddressInfo).port;
-  node.addr = `${HOST}:${node.port}`;
-  t.teardown(() => node.close());
-  return node;
-}
-
 const ok: Respond = () => '+OK\r\n';
-
-/** A port on 127.0.0.1 where nothing listens (just released). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen({ host: HOST, port: 0 }, resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function request(target: string, logger: Logger, more: Partial<MembershipRequest> = {}): Promise<void> {
   return requestMembershipChange({ target, command: 'RAFTADDPEER', addr: SELF, logger, timeoutMs: 3000, ...more });

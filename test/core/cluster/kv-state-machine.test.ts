@@ -1,14 +1,15 @@
 /**
  * Tests of KvStateMachine (kv-state-machine.ts): committed command entries are decoded
  * and applied by KvMachine with its reply returned; a malformed entry yields
- * MALFORMED_ENTRY without touching the store; restore is not implemented.
+ * MALFORMED_ENTRY without touching the store; restore hands the snapshot to the installer.
  */
 import t from 'tap';
 import { KvStateMachine, MALFORMED_ENTRY } from '../../../src/core/cluster/kv-state-machine.js';
 import { encodeCommand } from '../../../src/core/kv/index.js';
-import type { Entry } from '../../../src/core/raft/types.js';
-import { BitraftError } from '../../../src/core/support/errors.js';
+import type { Entry, SnapshotMeta } from '../../../src/core/raft/types.js';
 import { argv, err, OK_, openKv, plain } from '../kv/kv-fixture.js';
+
+const noInstall = (): Promise<void> => Promise.reject(new Error('no snapshot expected'));
 
 let index = 0;
 function entry(data: Uint8Array): Entry {
@@ -21,7 +22,7 @@ function command(...args: (string | Buffer)[]): Entry {
 
 t.test('applies encoded commands through KvMachine', async (t) => {
   const kv = await openKv(t);
-  const sm = new KvStateMachine(kv.machine);
+  const sm = new KvStateMachine(kv.machine, noInstall);
   t.strictSame(plain(sm.apply(command('SET', 'k', 'v'))), OK_);
   t.strictSame(plain(sm.apply(command('set', 'bin', Buffer.from([0, 0xff, 13, 10])))), OK_, 'binary-safe');
   t.strictSame(plain(sm.apply(command('MSET', 'a', '1', 'b', '2'))), OK_);
@@ -32,7 +33,7 @@ t.test('applies encoded commands through KvMachine', async (t) => {
 
 t.test('a command KvMachine refuses yields its error reply', async (t) => {
   const kv = await openKv(t);
-  const sm = new KvStateMachine(kv.machine);
+  const sm = new KvStateMachine(kv.machine, noInstall);
   t.strictSame(plain(sm.apply(command('NOPE', 'x'))), plain(kv.machine.apply(argv('NOPE', 'x'))));
   t.match(plain(sm.apply(command('NOPE', 'x'))), { error: /^ERR unknown command/ });
   t.strictSame(plain(sm.apply(command('SET', 'k'))), err("ERR wrong number of arguments for 'set' command"));
@@ -41,7 +42,7 @@ t.test('a command KvMachine refuses yields its error reply', async (t) => {
 
 t.test('a malformed entry yields MALFORMED_ENTRY and changes nothing', async (t) => {
   const kv = await openKv(t);
-  const sm = new KvStateMachine(kv.machine);
+  const sm = new KvStateMachine(kv.machine, noInstall);
   t.strictSame(plain(MALFORMED_ENTRY), err('ERR malformed log entry'));
   t.equal(sm.apply(entry(new Uint8Array(0))), MALFORMED_ENTRY, 'empty data');
   t.equal(sm.apply(entry(new TextEncoder().encode('SET k v'))), MALFORMED_ENTRY, 'text, not a command');
@@ -53,7 +54,7 @@ t.test('a malformed entry yields MALFORMED_ENTRY and changes nothing', async (t)
 
 t.test('decodes entry data that is a view into a larger buffer', async (t) => {
   const kv = await openKv(t);
-  const sm = new KvStateMachine(kv.machine);
+  const sm = new KvStateMachine(kv.machine, noInstall);
   const enc = encodeCommand(argv('SET', 'view', 'ok'));
   const backing = new Uint8Array(enc.length + 10).fill(0xaa);
   backing.set(enc, 5);
@@ -61,12 +62,15 @@ t.test('decodes entry data that is a view into a larger buffer', async (t) => {
   t.strictSame(kv.contents(), { view: 'ok' });
 });
 
-t.test('restore is not implemented', async (t) => {
+t.test('restore hands the snapshot to the installer and waits for it', async (t) => {
   const kv = await openKv(t);
-  const sm = new KvStateMachine(kv.machine);
-  t.throws(
-    () => sm.restore({ index: 42, term: 3, conf: { voters: ['a:1'], learners: [] } }),
-    new BitraftError('NOT_IMPLEMENTED', 'cannot install the snapshot at index 42: snapshots are not supported yet'),
-  );
-  t.throws(() => sm.restore({ index: 1, term: 1, conf: { voters: [], learners: [] } }), { name: 'BitraftError', code: 'NOT_IMPLEMENTED' });
+  const installed: SnapshotMeta[] = [];
+  const sm = new KvStateMachine(kv.machine, (meta) => {
+    installed.push(meta);
+    return Promise.resolve();
+  });
+  const meta: SnapshotMeta = { index: 42, term: 3, conf: { voters: ['a:1'], learners: [] } };
+  await sm.restore(meta);
+  t.same(installed, [meta]);
+  await t.rejects(new KvStateMachine(kv.machine, noInstall).restore(meta), /no snapshot expected/);
 });

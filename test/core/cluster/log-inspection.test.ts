@@ -42,7 +42,9 @@ t.test('the summary of a log', async (t) => {
   const dir = dataDir(t);
   fs.mkdirSync(path.join(dir, 'snapshots', '3-7-100'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'snapshots', '2-5-90'), { recursive: true });
-  fs.mkdirSync(path.join(dir, 'snapshots', '4-9-110.tmp'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'snapshots', '.tmp-4-9-110'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'snapshots', '.incoming-4-10-120'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'snapshots', '1-12-80'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'snapshots', 'stray-file'), '');
   const s = inspectLog(dir, () => {});
   t.equal(s.dir, path.join(dir, 'raft'));
@@ -54,7 +56,7 @@ t.test('the summary of a log', async (t) => {
   t.same(s.hardState, { term: 3, vote: '127.0.0.1:1', commit: 7 });
   t.same(s.membership, { voters: ['127.0.0.1:1', '127.0.0.1:2'], learners: ['127.0.0.1:3'] });
   t.equal(s.snapshot!.index, 0);
-  t.same(s.snapshots, ['2-5-90', '3-7-100'], 'snapshot directories, not temporary ones or files');
+  t.same(s.snapshots, ['2-5-90', '3-7-100', '1-12-80'], 'snapshot directories by index, not temporary or incoming ones or files');
 });
 
 t.test('a torn last record is reported; a damaged applied index is read as 0 with a warning', async (t) => {

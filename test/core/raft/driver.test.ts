@@ -163,6 +163,10 @@ class ScriptedCore implements RaftCore {
   }
   campaign(): void {}
   transferLeadership(): void {}
+  snapshotReports: [string, boolean][] = [];
+  reportSnapshot(to: string, ok: boolean): void {
+    this.snapshotReports.push([to, ok]);
+  }
   hasReady(): boolean {
     return this.readies.length > 0;
   }
@@ -247,6 +251,69 @@ t.test('a Ready is handled in order: snapshot, writes and sync, send, apply, out
   core.readies.push({ ...empty, reads: [{ id: 6, kind: 'dropped', reason: 'transferring', leader: 'a' }] });
   driver.transferLeadership('b');
   await t.rejects(r3, { code: 'DROPPED', reason: 'transferring' });
+  await driver.stop();
+});
+
+t.test('the log records an installed snapshot before the state machine restores it', async (t) => {
+  const { core, log, driver } = scripted();
+  const snap: SnapshotMeta = { index: 4, term: 2, conf: { voters: ['a'], learners: [] } };
+  const seen: number[] = [];
+  const fsm = new Recorder();
+  fsm.restore = (meta) => {
+    seen.push(log.snapshot().index);
+    fsm.restored.push(meta);
+    return Promise.resolve();
+  };
+  const d = new RaftDriver({ core, log, fsm, transport: { send: () => {} }, ticker: new ManualTicker() });
+  core.readies.push({ ...empty, snapshot: snap });
+  d.start();
+  await flush();
+  t.same(seen, [4], 'the log held the snapshot when restore ran');
+  t.equal(d.applied, 4);
+  await d.stop();
+  await driver.stop();
+});
+
+t.test('reportSnapshot reaches the core; atRest waits for the Ready being handled; afterReady runs after each', async (t) => {
+  const core = new ScriptedCore();
+  const log = new SyncedStorage();
+  let release!: () => void;
+  log.sync = () => new Promise<void>((resolve) => (release = resolve));
+  const events: string[] = [];
+  const driver: RaftDriver<string> = new RaftDriver<string>({
+    core,
+    log,
+    fsm: new Recorder(),
+    transport: { send: () => {} },
+    ticker: new ManualTicker(),
+    afterReady: (): void => {
+      events.push(`after ${driver.applied}`);
+    },
+  });
+  driver.atRest(() => events.push('idle: at once'));
+  t.same(events, ['idle: at once'], 'at rest before anything runs');
+  driver.reportSnapshot('b', true);
+  core.readies.push({ ...empty, entries: [entry(1)], committed: [entry(1)] });
+  driver.start();
+  await flush();
+  t.same(core.snapshotReports, [['b', true]]);
+  driver.atRest(() => events.push(`rest ${driver.applied}`));
+  t.same(events, ['idle: at once'], 'waits while the Ready is being handled');
+  release();
+  await flush();
+  t.same(events, ['idle: at once', 'rest 1', 'after 1'], 'after the Ready was acknowledged');
+  // A failed write also ends the Ready: waiting tasks still run.
+  let fail!: (err: Error) => void;
+  log.sync = () => new Promise<void>((_resolve, reject) => (fail = reject));
+  core.readies.push({ ...empty, entries: [entry(2)] });
+  driver.campaign();
+  await flush();
+  driver.atRest(() => events.push('after failure'));
+  t.equal(events.at(-1), 'after 1', 'queued behind the Ready');
+  fail(new Error('disk gone'));
+  await flush();
+  t.ok(driver.isStopped);
+  t.equal(events.at(-1), 'after failure');
   await driver.stop();
 });
 

@@ -697,3 +697,18 @@ t.test('syncAsync: the fsync runs on the threadpool; a failure stops later write
   t.throws(() => again.append([{ index: 5, term: 2, type: 'noop', data: new Uint8Array() }]), { code: 'IO' }, 'and so do writes');
   again.close();
 });
+
+t.test('bytesAfter counts the log bytes of the entries after an index', async (t) => {
+  const dir = tmpDir(t);
+  const s = open(t, dir);
+  s.append(run(1, 10, 1, 5));
+  s.sync();
+  const per = RECORD_OVERHEAD + 5;
+  t.equal(s.bytesAfter(0), 10 * per, 'everything');
+  t.equal(s.bytesAfter(4), 6 * per);
+  t.equal(s.bytesAfter(10), 0, 'nothing after the last');
+  t.equal(s.bytesAfter(99), 0);
+  s.compact(6, { voters: ['a'], learners: [] });
+  t.equal(s.bytesAfter(3), 4 * per, 'a compacted index counts the whole log');
+  t.equal(s.bytesAfter(8), 2 * per);
+});

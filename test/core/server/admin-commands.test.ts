@@ -38,6 +38,9 @@ t.test('the admin table', async (t) => {
       ['raftremovepeer', 2, false],
       ['rafttransfer', -1, false],
       ['raftmsg', 2, false],
+      ['raftsnapshot', 1, false],
+      ['raftshrinklog', -1, false],
+      ['raftinstall', -3, false],
     ],
   );
   t.equal(REDIS_COMPAT_VERSION, '7.0.15');
@@ -350,6 +353,8 @@ t.test('INFO', async (t) => {
       raft_commit_index: '2',
       raft_applied_index: '2',
       raft_last_log_index: '2',
+      raft_first_log_index: '1',
+      raft_last_snapshot_index: '0',
       raft_voters: '1',
       raft_learners: '0',
     },
@@ -384,13 +389,13 @@ t.test('COMMAND', async (t) => {
   const f = await makeServer(t);
   const s = f.session();
   const names = [...KV_COMMANDS.keys(), ...ADMIN_COMMANDS.keys()];
-  t.equal(names.length, 29);
-  t.strictSame(f.run(s, 'command', 'count'), 29);
+  t.equal(names.length, 32);
+  t.strictSame(f.run(s, 'command', 'count'), 32);
   t.strictSame(f.run(s, 'COMMAND', 'LIST'), names);
   t.strictSame(f.run(s, 'command', 'docs'), []);
   t.strictSame(f.run(s, 'command', 'docs', 'get'), []);
   const all = f.run(s, 'command') as Plain[];
-  t.equal(all.length, 29);
+  t.equal(all.length, 32);
   const ro = [{ simple: 'readonly' }];
   const w = [{ simple: 'write' }];
   const byName = new Map(all.map((c) => [(c as Plain[])[0] as string, c]));

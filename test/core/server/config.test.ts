@@ -18,6 +18,10 @@ t.test('defaults', async (t) => {
     heartbeatMs: 100,
     electionMs: 1000,
     requestTimeoutMs: 10_000,
+    snapshotEntries: 100_000,
+    snapshotLogBytes: 512 << 20,
+    snapshotRetain: 2,
+    logTail: 10_000,
   });
   t.notOk('requirepass' in DEFAULT_CONFIG, 'no password by default');
 });

@@ -6,7 +6,7 @@ import { dispatch } from '../../../src/core/server/dispatch.js';
 import type { Proposer } from '../../../src/core/server/proposer.js';
 import type { KvMachine } from '../../../src/core/kv/index.js';
 import { BitraftError } from '../../../src/core/support/errors.js';
-import { deferred, err, makeServer, OK_, plain, type Deferred } from './server-fixture.js';
+import { argv, deferred, err, makeServer, OK_, plain, type Deferred } from './server-fixture.js';
 
 const NOAUTH = err('NOAUTH Authentication required.');
 
@@ -41,6 +41,9 @@ const SAMPLE_ARGS: Record<string, string[]> = {
   raftremovepeer: ['127.0.0.1:1'],
   rafttransfer: [],
   raftmsg: ['x'],
+  raftsnapshot: [],
+  raftshrinklog: [],
+  raftinstall: ['END', 'x'],
 };
 
 t.test('every command has sample arguments', async (t) => {
@@ -223,4 +226,17 @@ t.test('dispatch never throws: a failure is logged and answered', async (t) => {
   };
   t.strictSame(plain(dispatch(broken, s, [Buffer.from('shutdown')]) as Reply), err('ERR internal error: cannot stop'), 'admin command failures too');
   t.equal(f.logs.filter((l) => / error command /.test(l)).length, 6);
+});
+
+t.test('while the node is loading, commands but AUTH, HELLO, PING, QUIT and ECHO get -LOADING', async (t) => {
+  const f = await makeServer(t);
+  let loading = true;
+  const ctx = { ...f.ctx, loading: () => loading };
+  const s = f.session();
+  const run = async (...args: string[]): Promise<unknown> => plain(await dispatch(ctx, s, argv(...args)));
+  t.strictSame(await run('GET', 'k'), err('LOADING bitraft is loading the dataset in memory'));
+  t.strictSame(await run('RAFTSTATE'), err('LOADING bitraft is loading the dataset in memory'));
+  t.strictSame(await run('PING'), { simple: 'PONG' });
+  loading = false;
+  t.strictSame(await run('GET', 'k'), null);
 });

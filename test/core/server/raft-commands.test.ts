@@ -142,8 +142,10 @@ t.test('a one-node leader describes itself', async (t) => {
   t.strictSame(await f.runAsync(s, 'RAFTSTATS'), [
     ...['id', id, 'state', 'Leader', 'term', String(st.term), 'vote', id, 'leader', id],
     ...['commit_index', String(st.commit), 'applied_index', String(st.applied), 'first_log_index', '1', 'last_log_index', String(st.lastIndex)],
-    ...['last_snapshot_index', '0', 'num_peers', '0', 'num_voters', '1', 'num_learners', '0', 'transferee', ''],
+    ...['last_snapshot_index', '0', 'log_entries', String(st.lastIndex), 'log_bytes', String(cluster.logSize().bytes)],
+    ...['num_peers', '0', 'num_voters', '1', 'num_learners', '0', 'transferee', ''],
   ]);
+  t.ok(cluster.logSize().bytes > 0);
   t.equal(st.term, 2);
   t.strictSame(await f.runAsync(s, 'RAFTPEERS'), [[id, 'voter', 'leader', st.lastIndex, 'replicate']]);
   t.strictSame(raftInfo(f.ctx), [
@@ -154,6 +156,8 @@ t.test('a one-node leader describes itself', async (t) => {
     ['raft_commit_index', st.commit],
     ['raft_applied_index', st.applied],
     ['raft_last_log_index', st.lastIndex],
+    ['raft_first_log_index', 1],
+    ['raft_last_snapshot_index', 0],
     ['raft_voters', 1],
     ['raft_learners', 0],
   ]);

@@ -1,0 +1,135 @@
+/**
+ * Bulk loading of a server (bitraft or redis-server) through `redis-cli --pipe`: the
+ * keys `key:<i>` with a deterministic value of about 100 bytes each, generated as RESP
+ * and streamed into redis-cli's stdin (never held in memory as a whole). Shared by the
+ * restart suite and the integration test of snapshots under load.
+ */
+import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
+import { HOST, killPid } from '../test/helpers/processes.js';
+
+/** Bytes of every value `loadValue` makes. */
+export const LOAD_VALUE_BYTES = 100;
+
+/** The key number `i` is stored under. */
+export function loadKey(i: number): string {
+  return `key:${i}`;
+}
+
+/** Pseudo-random base-36 text that values are cut from (the same on every run). */
+const POOL = ((): string => {
+  let x = 0x9e3779b9;
+  let text = '';
+  while (text.length < 8192) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    text += x.toString(36);
+  }
+  return text;
+})();
+
+/**
+ * The value of key `i`: `LOAD_VALUE_BYTES` bytes, distinct per key and not a single
+ * repeated byte (so compression in a snapshot is not trivially effective).
+ */
+export function loadValue(i: number): string {
+  const head = `v${i}:`;
+  const at = (i * 7919) % (POOL.length - LOAD_VALUE_BYTES);
+  return head + POOL.slice(at, at + LOAD_VALUE_BYTES - head.length);
+}
+
+function bulk(s: string): string {
+  return `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+}
+
+/** Resolves once `stream` drains or closes. */
+function drained(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    stream.once('close', done);
+  });
+}
+
+/** What to load. */
+export interface LoadSpec {
+  /** Keys `key:<from>` … `key:<from + count - 1>`. */
+  count: number;
+  from?: number;
+  /** Keys per command: 1 sends `SET`, more send `MSET` (one Raft entry per command on bitraft). */
+  perCommand?: number;
+  /** redis-cli is killed after this long. */
+  timeoutMs?: number;
+}
+
+/** The RESP commands of `spec`, in chunks of about 1 MB. */
+export function* loadCommands(spec: LoadSpec): Generator<string> {
+  const from = spec.from ?? 0;
+  const end = from + spec.count;
+  const per = Math.max(1, spec.perCommand ?? 1);
+  let chunk = '';
+  for (let i = from; i < end; i += per) {
+    const n = Math.min(per, end - i);
+    chunk += n === 1 ? `*3\r\n$3\r\nSET\r\n` : `*${1 + 2 * n}\r\n$4\r\nMSET\r\n`;
+    for (let j = i; j < i + n; j++) chunk += bulk(loadKey(j)) + bulk(loadValue(j));
+    if (chunk.length >= 1 << 20) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk !== '') yield chunk;
+}
+
+/** How many commands `spec` sends. */
+export function commandCount(spec: LoadSpec): number {
+  return Math.ceil(spec.count / Math.max(1, spec.perCommand ?? 1));
+}
+
+/**
+ * Streams `spec` into `redis-cli -p <port> --pipe` and waits for it. Throws unless
+ * redis-cli exits 0 reporting `errors: 0` and one reply per command.
+ */
+export async function bulkLoad(port: number, spec: LoadSpec): Promise<void> {
+  const child = spawn('redis-cli', ['-h', HOST, '-p', String(port), '--pipe'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const pid = child.pid;
+  const killAtExit = (): void => {
+    if (pid !== undefined) killPid(pid, 'SIGKILL');
+  };
+  process.once('exit', killAtExit);
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const timeoutMs = spec.timeoutMs ?? 300_000;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killAtExit();
+  }, timeoutMs);
+  const closed = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve(code));
+  });
+  closed.catch(() => {});
+  try {
+    child.stdin.on('error', () => {});
+    for (const chunk of loadCommands(spec)) {
+      if (child.stdin.destroyed) break;
+      if (!child.stdin.write(chunk)) await drained(child.stdin);
+    }
+    child.stdin.end();
+    const code = await closed;
+    const expected = commandCount(spec);
+    const summary = /errors: (\d+), replies: (\d+)/.exec(out);
+    if (timedOut) throw new Error(`redis-cli --pipe to port ${port} killed after ${timeoutMs} ms\n${out.slice(-2000)}`);
+    if (code !== 0 || !summary || summary[1] !== '0' || Number(summary[2]) !== expected) {
+      throw new Error(`redis-cli --pipe to port ${port} exited ${code}, expected errors: 0, replies: ${expected}\n${out.slice(-2000)}`);
+    }
+  } finally {
+    clearTimeout(timer);
+    process.off('exit', killAtExit);
+    if (child.exitCode === null && child.signalCode === null) killAtExit();
+  }
+}
