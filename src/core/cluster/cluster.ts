@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Bitcask } from '../bitcask/index.js';
 import type { KvMachine } from '../kv/index.js';
@@ -9,7 +10,7 @@ import type { Reply } from '../resp/types.js';
 import { IncomingSnapshots, SnapshotStore, type StoredSnapshot } from '../snapshot/index.js';
 import type { Durability } from '../server/config.js';
 import type { LevelLogger } from '../server/log.js';
-import { BitraftError } from '../support/errors.js';
+import { BitraftError, hasCode } from '../support/errors.js';
 import { cryptoRng, type Rng } from '../support/rng.js';
 import { AppliedCheckpoint, readAppliedIndex, writeAppliedIndex } from './applied-index.js';
 import { intervalTicker } from './interval-ticker.js';
@@ -180,6 +181,7 @@ export class Cluster {
       newest: () => this.snapshotter.snapshotNow(),
       send: (m) => opts.transport.send([m]),
       report: (to, ok) => this.driver.reportSnapshot(to, ok),
+      suspect: (s) => void this.dropIfCorrupt(s),
       password: opts.password,
       connect: opts.installClient,
       logger: opts.logger,
@@ -407,6 +409,17 @@ export class Cluster {
     await this.checkpoint.saveIndex(meta.index);
     this.snapshotter.installed(meta.index);
     this.logger.info(`raft: installed the snapshot ${s.meta.id}: ${keys} keys in ${Date.now() - started} ms`);
+  }
+
+  /** Checks a snapshot a follower found damaged; a corrupt one is deleted, so the next transfer sends another. */
+  private async dropIfCorrupt(s: StoredSnapshot): Promise<void> {
+    const problem: unknown = await this.snapshots.verify(s).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    if (!hasCode(problem, 'CORRUPT')) return;
+    this.logger.warn(`raft: deleting the damaged snapshot ${s.meta.id}: ${problem.message}`);
+    fs.rmSync(s.path, { recursive: true, force: true });
   }
 
   private onSoftState(ss: SoftState): void {

@@ -30,6 +30,8 @@ export interface SnapshotSenderOptions {
   send(m: SnapshotMessage): void;
   /** Tells the core how the stream to `to` ended. */
   report(to: NodeId, ok: boolean): void;
+  /** Called when a follower found the snapshot `s` damaged (its CRC did not match): check it, and drop it if so. */
+  suspect?: (s: StoredSnapshot) => void;
   /** Opens the connection a stream to `to` goes over (default: `respInstallClient`). */
   connect?: (to: NodeId) => InstallClient;
   password?: string;
@@ -87,8 +89,9 @@ export class SnapshotSender {
     const { logger } = this.opts;
     let file: fs.FileHandle | undefined;
     let client: InstallClient | undefined;
+    let s: StoredSnapshot | undefined;
     try {
-      const s = await this.opts.newest();
+      s = await this.opts.newest();
       // Opened first: pruning the snapshot meanwhile cannot take the bytes away.
       file = await fs.open(s.statePath, 'r');
       client = this.opts.connect ? this.opts.connect(m.to) : respInstallClient(m.to, this.opts.password, logger, this.opts.replyTimeoutMs ?? 30_000);
@@ -109,7 +112,9 @@ export class SnapshotSender {
       logger.info(`raft: sent the snapshot ${id} to ${m.to}`);
       return true;
     } catch (err) {
-      logger.warn(`raft: sending a snapshot to ${m.to} failed: ${err instanceof Error ? err.message : String(err)}`);
+      const message = err instanceof Error ? err.message : String(err);
+      logger.warn(`raft: sending a snapshot to ${m.to} failed: ${message}`);
+      if (s && /CRC/.test(message)) this.opts.suspect?.(s);
       return false;
     } finally {
       client?.close();

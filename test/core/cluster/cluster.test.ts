@@ -456,13 +456,21 @@ t.test('a membership change waits for the one in progress', async (t) => {
   t.strictSame(lines(a, 'removed'), [`info  raft: removed ${B}`]);
 });
 
-/** Streams snapshots in process: RAFTINSTALL goes straight to the target member's receiver. */
-function installVia(net: Net): ClusterOptions['installClient'] {
+/**
+ * Streams snapshots in process: RAFTINSTALL goes straight to the target member's
+ * receiver. The first `tamper` chunks have a byte flipped on the way.
+ */
+function installVia(net: Net, tamper = 0): ClusterOptions['installClient'] {
   return (to) => ({
     call: (args) => {
       const target = net.members.get(to);
       if (!target || net.cut.has(to)) return Promise.reject(new BitraftError('UNAVAILABLE', `${to} is unreachable`));
-      return receiveInstall(target.incoming, args.map((a) => (typeof a === 'string' ? Buffer.from(a) : a)));
+      const bufs = args.map((a) => (typeof a === 'string' ? Buffer.from(a) : Buffer.from(a)));
+      if (bufs[1]!.toString() === 'CHUNK' && tamper > 0) {
+        tamper--;
+        bufs[4]![0]! ^= 0xff;
+      }
+      return receiveInstall(target.incoming, bufs);
     },
     close: () => {},
   });
@@ -505,6 +513,50 @@ t.test('a follower behind the compacted log installs the leader\'s snapshot: its
   again.cluster.start();
   await until('B is back', () => again.cluster.driver.applied >= a.cluster.driver.applied - 1);
   t.same(lines(again, 'loaded the snapshot'), []);
+});
+
+t.test('a snapshot the follower finds damaged is deleted by the leader, which sends a new one', async (t) => {
+  const net = new Net();
+  const opts = { snapshots: { ...SNAPSHOTS, entries: 0 }, installClient: installVia(net) };
+  const a = await open(t, net, A, opts);
+  const c = await open(t, net, C, { ...opts, join: true });
+  const b = await open(t, net, B, { ...opts, join: true });
+  for (const m of [a, b, c]) m.cluster.start();
+  await a.cluster.waitForLeader(5000);
+  await a.cluster.addPeer(C, 5000);
+  await a.cluster.addPeer(B, 5000);
+  net.cut.add(B);
+  for (let i = 0; i < 20; i++) await set(a.cluster, `k${i}`, 'v');
+  const damaged = await a.cluster.snapshotNow();
+  t.ok(a.cluster.status().firstIndex > b.cluster.status().lastIndex + 1, 'B is behind the compacted log');
+  const bytes = fs.readFileSync(damaged.statePath);
+  bytes[bytes.length >> 1] ^= 0xff;
+  fs.writeFileSync(damaged.statePath, bytes);
+  net.cut.delete(B);
+  await until('B catches up from a new snapshot', () => b.cluster.driver.applied === a.cluster.driver.applied && b.kv.store.size === 20, 10_000);
+  t.match(lines(a, 'deleting the damaged snapshot'), [new RegExp(`deleting the damaged snapshot ${damaged.meta.id}`)]);
+  t.notOk(fs.existsSync(damaged.path));
+  t.same(b.kv.contents(), a.kv.contents());
+});
+
+t.test('a snapshot damaged on the way is sent again; the leader keeps its sound one', async (t) => {
+  const net = new Net();
+  const opts = { snapshots: { ...SNAPSHOTS, entries: 0 }, installClient: installVia(net, 1) };
+  const a = await open(t, net, A, opts);
+  const c = await open(t, net, C, { ...opts, join: true });
+  const b = await open(t, net, B, { ...opts, join: true });
+  for (const m of [a, b, c]) m.cluster.start();
+  await a.cluster.waitForLeader(5000);
+  await a.cluster.addPeer(C, 5000);
+  await a.cluster.addPeer(B, 5000);
+  net.cut.add(B);
+  for (let i = 0; i < 20; i++) await set(a.cluster, `k${i}`, 'v');
+  const sound = await a.cluster.snapshotNow();
+  net.cut.delete(B);
+  await until('B catches up', () => b.cluster.driver.applied === a.cluster.driver.applied && b.kv.store.size === 20, 10_000);
+  t.match(lines(a, 'sending a snapshot to'), [/CRC-64/], 'the first transfer failed');
+  t.same(lines(a, 'deleting the damaged snapshot'), []);
+  t.ok(fs.existsSync(sound.path), 'the sound snapshot is kept');
 });
 
 t.test('a snapshot message whose data was not received is ignored; a snapshot gone before install stops the node', async (t) => {

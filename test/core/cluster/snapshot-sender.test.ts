@@ -141,6 +141,17 @@ t.test('failures are reported, and the next offer streams again', async (t) => {
     t.same(h.reports, [[node.addr, false]]);
     t.match(h.logger.lines.join('\n'), /unexpected integer reply/);
   });
+  await t.test('a follower that finds the CRC wrong makes the leader suspect its snapshot', async (t) => {
+    const node = await startFakeNode(t, (args) => (args[1] === 'END' ? "-ERR the received snapshot's CRC-64 is x, but the leader's is y\r\n" : follower().respond(args, 0, [])));
+    const suspects: StoredSnapshot[] = [];
+    const snap = snapshotOf(dir, Buffer.alloc(0));
+    const h = harness(() => Promise.resolve(snap), { suspect: (s) => suspects.push(s) });
+    const done = h.reported();
+    h.sender.offer(offer(node.addr));
+    await done;
+    t.same(h.reports, [[node.addr, false]]);
+    t.same(suspects, [snap]);
+  });
   await t.test('a state.bin shorter than its meta says', async (t) => {
     const f = follower();
     const node = await startFakeNode(t, f.respond);
