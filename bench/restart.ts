@@ -20,7 +20,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { bulkLoad, loadKey, loadValue } from './bulk-load.js';
+import { bulkLoad, loadKey, loadValue } from '../test/helpers/bulk-load.js';
 import { logLineAfter, timeToFirstRead, type FirstRead } from './first-read.js';
 import { median, now, type BenchConfig, type Metric, type Suite } from './harness.js';
 import { HOST, freePort, killPid, runTool, startBitraftNode, startRedis, stopChild, type ServerProcess } from './procs.js';

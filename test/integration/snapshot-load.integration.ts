@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
-import { bulkLoad, loadValue } from '../../bench/bulk-load.js';
+import { bulkLoad, loadValue } from '../helpers/bulk-load.js';
 import { repoRoot, runCli } from '../helpers/cli.js';
 import { HOST, requireTools, spawnTracked, startServer, type ServerHandle, type Teardownable } from '../helpers/server.js';
 

@@ -384,15 +384,9 @@ export class Cluster {
 
   /** Sends messages through the transport; snapshot messages go through the sender, which streams the snapshot first. */
   private send(messages: readonly Message[]): void {
-    let plain = messages;
-    if (messages.some((m) => m.type === 'snapshot')) {
-      plain = [];
-      for (const m of messages) {
-        if (m.type === 'snapshot') this.sender.offer(m);
-        else (plain as Message[]).push(m);
-      }
-    }
-    if (plain.length > 0) this.opts.transport.send(plain);
+    if (!messages.some((m) => m.type === 'snapshot')) return this.opts.transport.send(messages);
+    for (const m of messages) if (m.type === 'snapshot') this.sender.offer(m);
+    this.opts.transport.send(messages.filter((m) => m.type !== 'snapshot'));
   }
 
   /**

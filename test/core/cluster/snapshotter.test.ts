@@ -18,13 +18,13 @@ const CONF: ConfState = { voters: ['a:1'], learners: [] };
 const rec = (k: string, v: string): StateRecord => ({ key: Buffer.from(k), value: Buffer.from(v) });
 
 /** A view that yields `records` once `gate` resolves (immediately by default). */
-function fakeView(records: StateRecord[], gate: Promise<void> = Promise.resolve(), fail?: Error): StoreView & { closed: number } {
+function fakeView(records: StateRecord[], gate: Promise<void> = Promise.resolve(), fail?: unknown): StoreView & { closed: number } {
   const view = {
     closed: 0,
     size: records.length,
     async *batches(): AsyncGenerator<StateRecord[]> {
       await gate;
-      if (fail) throw fail;
+      if (fail !== undefined) throw fail;
       yield records;
     },
     close(): void {
@@ -223,6 +223,11 @@ t.test('a failed snapshot is reported, cleaned up, and pauses automatic ones', a
   await settle(r);
   t.equal(r.snapshots.list().length, 1);
 
+  const odd = rig(t);
+  odd.nextView = () => fakeView([], Promise.resolve(), 'not an Error');
+  odd.driver.applied = 7;
+  await t.rejects(odd.snapshotter.snapshotNow());
+  t.match(odd.logger.lines.join('\n'), /snapshot at index 7 failed: not an Error/);
   const broken = rig(t);
   broken.nextView = () => {
     throw new Error('store closed');

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { HOST, killPid } from '../test/helpers/processes.js';
+import { HOST, killPid } from './processes.js';
 
 /** Bytes of every value `loadValue` makes. */
 export const LOAD_VALUE_BYTES = 100;
