@@ -515,9 +515,13 @@ t.test('a follower behind the compacted log installs the leader\'s snapshot: its
   t.same(lines(again, 'loaded the snapshot'), []);
 });
 
-t.test('a snapshot the follower finds damaged is deleted by the leader, which sends a new one', async (t) => {
+/**
+ * A leads B and C; B is cut off while 20 keys are written, and each node snapshots only on
+ * demand. Snapshots are streamed in process, the first `tamper` chunks damaged on the way.
+ */
+async function laggingFollower(t: Teardown, tamper = 0): Promise<{ a: Member; b: Member; net: Net }> {
   const net = new Net();
-  const opts = { snapshots: { ...SNAPSHOTS, entries: 0 }, installClient: installVia(net) };
+  const opts = { snapshots: { ...SNAPSHOTS, entries: 0 }, installClient: installVia(net, tamper) };
   const a = await open(t, net, A, opts);
   const c = await open(t, net, C, { ...opts, join: true });
   const b = await open(t, net, B, { ...opts, join: true });
@@ -527,6 +531,11 @@ t.test('a snapshot the follower finds damaged is deleted by the leader, which se
   await a.cluster.addPeer(B, 5000);
   net.cut.add(B);
   for (let i = 0; i < 20; i++) await set(a.cluster, `k${i}`, 'v');
+  return { a, b, net };
+}
+
+t.test('a snapshot the follower finds damaged is deleted by the leader, which sends a new one', async (t) => {
+  const { a, b, net } = await laggingFollower(t);
   const damaged = await a.cluster.snapshotNow();
   t.ok(a.cluster.status().firstIndex > b.cluster.status().lastIndex + 1, 'B is behind the compacted log');
   const bytes = fs.readFileSync(damaged.statePath);
@@ -540,17 +549,7 @@ t.test('a snapshot the follower finds damaged is deleted by the leader, which se
 });
 
 t.test('a snapshot damaged on the way is sent again; the leader keeps its sound one', async (t) => {
-  const net = new Net();
-  const opts = { snapshots: { ...SNAPSHOTS, entries: 0 }, installClient: installVia(net, 1) };
-  const a = await open(t, net, A, opts);
-  const c = await open(t, net, C, { ...opts, join: true });
-  const b = await open(t, net, B, { ...opts, join: true });
-  for (const m of [a, b, c]) m.cluster.start();
-  await a.cluster.waitForLeader(5000);
-  await a.cluster.addPeer(C, 5000);
-  await a.cluster.addPeer(B, 5000);
-  net.cut.add(B);
-  for (let i = 0; i < 20; i++) await set(a.cluster, `k${i}`, 'v');
+  const { a, b, net } = await laggingFollower(t, 1);
   const sound = await a.cluster.snapshotNow();
   net.cut.delete(B);
   await until('B catches up', () => b.cluster.driver.applied === a.cluster.driver.applied && b.kv.store.size === 20, 10_000);
