@@ -53,7 +53,7 @@ async function open(t: Teardown, net: Net, id: string, over: Partial<ClusterOpti
   const logger = streamLogger('debug', { write: (s: string) => logs.push(s.replace(/^\S+ /, '').trimEnd()) });
   let cluster: Cluster;
   try {
-    cluster = new Cluster({
+    cluster = await Cluster.open({
       dir,
       id,
       durability: 'low',
@@ -607,25 +607,9 @@ async function compactedNode(t: Teardown, dir: string, n: number, tail = 0): Pro
   return s.meta.index;
 }
 
-/** Opens `dir` with Cluster.open, as a node starts; resolves with the member or rejects. */
-async function openNode(t: Teardown, dir: string): Promise<Member & { lines: string[] }> {
-  const store = await Bitcask.open(dir, { sync: 'none' });
-  const kv = fixtureOf(dir, store);
-  const logs: string[] = [];
-  const logger = streamLogger('debug', { write: (s: string) => logs.push(s.replace(/^\S+ /, '').trimEnd()) });
-  let cluster: Cluster;
-  try {
-    cluster = await Cluster.open({ dir, id: A, durability: 'low', heartbeatMs: 10, electionMs: 100, store, machine: kv.machine, transport: { send: () => {} }, logger, join: false });
-  } catch (err) {
-    await store.close();
-    throw Object.assign(err as Error, { logs });
-  }
-  const close = async (): Promise<void> => {
-    await cluster.stop();
-    await store.close();
-  };
-  t.teardown(close);
-  return { id: A, dir, cluster, kv, logs, lines: logs, close };
+/** Opens `dir` as a node starts (Cluster.open, not started); resolves with the member or rejects. */
+function openNode(t: Teardown, dir: string): Promise<Member> {
+  return open(t, new Net(), A, { checkpointMs: undefined }, dir);
 }
 
 t.test('Cluster.open rebuilds a store that fell behind the log from the newest fitting snapshot', async (t) => {
@@ -651,9 +635,9 @@ t.test('Cluster.open rebuilds a store that fell behind the log from the newest f
   // The store lost its files too: only the snapshot and the log can rebuild it.
   for (const f of fs.readdirSync(dir)) if (/\.(data|hint)$/.test(f)) fs.rmSync(path.join(dir, f));
   const node = await openNode(t, dir);
-  t.match(node.lines.join('\n'), /the store has applied up to index 0 but the log starts after \d+: loading a snapshot/);
-  t.match(node.lines.join('\n'), new RegExp(`skipped the snapshot ${second.meta.id}: .*`));
-  t.match(node.lines.join('\n'), /loaded the snapshot \d+-\d+-\d+: 10 keys/);
+  t.match(node.logs.join('\n'), /the store has applied up to index 0 but the log starts after \d+: loading a snapshot/);
+  t.match(node.logs.join('\n'), new RegExp(`skipped the snapshot ${second.meta.id}: .*`));
+  t.match(node.logs.join('\n'), /loaded the snapshot \d+-\d+-\d+: 10 keys/);
   t.equal(node.kv.store.size, 10, 'the snapshot at index ' + first);
   node.cluster.start();
   await until('the log is replayed', () => node.kv.store.size === 20);
