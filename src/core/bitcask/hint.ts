@@ -29,6 +29,18 @@ export interface HintEntry {
   size: number;
 }
 
+/** What `checkHint` learned of an intact hint: enough for `HintWriter.resume` to extend it. */
+export interface HintState {
+  /** Number of entries. */
+  count: number;
+  /** Where the entries end and the trailer starts. */
+  entriesEnd: number;
+  /** CRC-32 of the bytes before the trailer. */
+  crc: number;
+  /** Bytes of all the entries' keys together. */
+  keyBytes: number;
+}
+
 /**
  * Writes a hint file incrementally to `<path>.tmp`; `finish` seals it with its trailer,
  * fsyncs and renames it into place, `abort` removes it.
@@ -44,11 +56,32 @@ export class HintWriter {
   private crc = 0;
   private count = 0;
 
-  constructor(path: string) {
+  /**
+   * Starts a new, empty hint; with `resume`, the intact hint now at `path` (as
+   * `checkHint` described it) is moved to `<path>.tmp` and extended instead, so its
+   * entries are not written again. A failure to resume leaves the old hint at one of
+   * the two names, or at neither: never a damaged file under `path`.
+   */
+  constructor(path: string, resume?: HintState) {
     this.path = path;
     this.tmpPath = `${path}.tmp`;
-    this.fd = fs.openSync(this.tmpPath, 'w', 0o644);
-    this.append(MAGIC);
+    if (!resume) {
+      this.fd = fs.openSync(this.tmpPath, 'w', 0o644);
+      this.append(MAGIC);
+      return;
+    }
+    fs.renameSync(path, this.tmpPath);
+    this.fd = fs.openSync(this.tmpPath, 'r+');
+    try {
+      // Drop the trailer: entries are appended where it was, and finish writes a new one.
+      fs.ftruncateSync(this.fd, resume.entriesEnd);
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+    this.pos = resume.entriesEnd;
+    this.crc = resume.crc;
+    this.count = resume.count;
   }
 
   /** Adds the entry for one record. */
@@ -117,12 +150,13 @@ export class HintWriter {
 
 /**
  * Checks a whole hint file in memory. Returns the reason it cannot be trusted, or
- * undefined when it is intact and describes a data file of `dataSize` bytes.
+ * its state when it is intact and describes a data file of `dataSize` bytes.
  */
-export function validateHint(data: Buffer, dataSize: number): string | undefined {
+export function checkHint(data: Buffer, dataSize: number): HintState | string {
   if (data.length < MAGIC.length + TRAILER || !data.subarray(0, MAGIC.length).equals(MAGIC)) return 'not a hint file';
   const t = data.length - TRAILER;
-  if (crc32(data.subarray(0, t + 8)) !== data.readUInt32LE(t + 8)) return 'checksum mismatch';
+  const entriesCrc = crc32(data.subarray(0, t));
+  if (crc32(data.subarray(t, t + 8), entriesCrc) !== data.readUInt32LE(t + 8)) return 'checksum mismatch';
   if (data.readUInt32LE(t + 4) !== dataSize) return `describes ${data.readUInt32LE(t + 4)} data bytes, file has ${dataSize}`;
   let p = MAGIC.length;
   let count = 0;
@@ -132,7 +166,13 @@ export function validateHint(data: Buffer, dataSize: number): string | undefined
     count++;
   }
   if (p !== t || count !== data.readUInt32LE(t)) return 'entry count mismatch';
-  return undefined;
+  return { count, entriesEnd: t, crc: entriesCrc, keyBytes: t - MAGIC.length - count * ENTRY_HEADER };
+}
+
+/** `checkHint` as a yes/no: the reason a hint cannot be trusted, or undefined when it is intact. */
+export function validateHint(data: Buffer, dataSize: number): string | undefined {
+  const checked = checkHint(data, dataSize);
+  return typeof checked === 'string' ? checked : undefined;
 }
 
 /** Calls `onEntry` for every entry of a hint that `validateHint` accepted. */

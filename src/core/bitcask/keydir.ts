@@ -1,5 +1,6 @@
 import sortedBtree from 'sorted-btree';
 import { bulkLoad } from 'sorted-btree/extended/bulkLoad.js';
+import { KeyTable, type KeyTableOptions } from './key-table.js';
 
 // sorted-btree is CommonJS: its class is the `default` property of the module object.
 const BTree = sortedBtree.default;
@@ -38,7 +39,6 @@ export interface LocationSnapshot {
   size: number;
 }
 
-const INITIAL_SLOTS = 1024;
 /** The file number of a free slot; no real file gets it. */
 export const NO_FILE = 0xffffffff;
 const PENDING_LIMIT = 65536;
@@ -51,32 +51,53 @@ const compareKeys = (a: KeyString, b: KeyString): number => (a < b ? -1 : a > b 
  * The in-memory key directory: `key → (file, offset, size)` of the newest record of
  * every live key.
  *
- * A `Map` answers point lookups. The ordered index, a B+tree of the keys, is built only
- * when the first ordered walk asks for it (one sort and a bulk load), so loading and
- * writing a store that is never walked in order pay nothing for it. Once built, new keys
- * reach it in sorted batches (before a walk, or every 65,536 inserts). Locations live in
- * typed arrays indexed by a slot number, so a key costs its string plus a few dozen bytes.
+ * A `KeyTable` answers point lookups straight from key bytes (no JS string or object per
+ * key) and gives each key a slot number; locations live in typed arrays indexed by slot.
+ * Methods take a key as `bytes[start..end)`, so loading passes keys straight out of a
+ * hint or data file buffer.
+ *
+ * The ordered index, a B+tree of the keys as latin1 strings, is built only when the
+ * first ordered walk asks for it (one sort and a bulk load), so loading and writing a
+ * store that is never walked in order pay nothing for it. Once built, new keys reach it
+ * in sorted batches (before a walk, or every 65,536 inserts).
  */
 export class KeyDir {
-  private readonly slots = new Map<KeyString, number>();
+  private readonly table: KeyTable;
   private tree: Tree | undefined;
   /** Bumped whenever the tree changes, so walks know their leaf cursor went stale. */
   private treeVersion = 0;
-  private pending: KeyString[] = [];
-  private files: Uint32Array = new Uint32Array(INITIAL_SLOTS);
-  private offsets: Uint32Array = new Uint32Array(INITIAL_SLOTS);
-  private sizes: Uint32Array = new Uint32Array(INITIAL_SLOTS);
-  private freeSlots: number[] = [];
-  private nextSlot = 0;
+  /** Slots inserted since the tree was last brought up to date (a slot may repeat, or be freed since). */
+  private pending: number[] = [];
+  private files: Uint32Array;
+  private offsets: Uint32Array;
+  private sizes: Uint32Array;
+
+  /** `opts` sizes the key table (tests shrink it). */
+  constructor(opts: KeyTableOptions = {}) {
+    this.table = new KeyTable(opts);
+    const n = this.table.slotCapacity;
+    this.files = new Uint32Array(n);
+    this.offsets = new Uint32Array(n);
+    this.sizes = new Uint32Array(n);
+  }
 
   /** Number of live keys. */
   get size(): number {
-    return this.slots.size;
+    return this.table.size;
   }
 
-  /** The slot of `key`, or -1 if absent. A slot stays valid until the key is deleted. */
-  slot(key: KeyString): number {
-    return this.slots.get(key) ?? -1;
+  /**
+   * Makes room for `keys` live keys of `keyBytes` bytes in all (counting those already
+   * here), so inserting up to that many grows nothing.
+   */
+  reserve(keys: number, keyBytes: number): void {
+    this.table.reserve(keys, keyBytes);
+    if (this.table.slotCapacity > this.files.length) this.growLocations();
+  }
+
+  /** The slot of the key `bytes[start..end)`, or -1 if absent. A slot stays valid until the key is deleted. */
+  slot(bytes: Uint8Array, start = 0, end = bytes.length): number {
+    return this.table.find(bytes, start, end);
   }
 
   /** File number of the record in `slot`; `NO_FILE` once the slot was freed. */
@@ -101,47 +122,39 @@ export class KeyDir {
     this.sizes[slot] = size;
   }
 
-  /** Adds a key that is absent (check with `slot` first) and returns its slot. */
-  insert(key: KeyString, file: number, offset: number, size: number): number {
-    const slot = this.freeSlots.pop() ?? this.allocSlot();
+  /**
+   * Adds the key `bytes[start..end)`, which must be absent (check with `slot` first),
+   * copying its bytes; returns its slot.
+   */
+  insert(bytes: Uint8Array, start: number, end: number, file: number, offset: number, size: number): number {
+    const slot = this.table.add(bytes, start, end);
+    if (slot >= this.files.length) this.growLocations();
     this.update(slot, file, offset, size);
-    this.slots.set(key, slot);
     if (this.tree) {
-      this.pending.push(key);
+      this.pending.push(slot);
       if (this.pending.length >= PENDING_LIMIT) this.flushPending();
     }
     return slot;
   }
 
-  /** Sets `key` whether or not it exists; returns the slot. */
-  set(key: KeyString, file: number, offset: number, size: number): number {
-    const slot = this.slot(key);
-    if (slot < 0) return this.insert(key, file, offset, size);
-    this.update(slot, file, offset, size);
-    return slot;
-  }
-
-  /** Removes `key`; returns whether it was present. */
-  delete(key: KeyString): boolean {
-    const slot = this.slots.get(key);
-    if (slot === undefined) return false;
-    this.slots.delete(key);
+  /** Removes the key `bytes[start..end)`; returns whether it was present. */
+  delete(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+    const slot = this.table.remove(bytes, start, end);
+    if (slot < 0) return false;
     // A freed slot points at no file, so a merge holding its number sees it moved on.
     this.files[slot] = NO_FILE;
-    this.freeSlots.push(slot);
-    if (this.tree?.delete(key)) this.treeVersion++;
+    if (this.tree?.delete(keyToString(bytes.subarray(start, end)))) this.treeVersion++;
     return true;
   }
 
-  /** Removes every key. */
-  clear(): void {
-    this.slots.clear();
-    this.files.fill(NO_FILE);
-    this.tree = undefined;
-    this.treeVersion++;
-    this.pending = [];
-    this.freeSlots = [];
-    this.nextSlot = 0;
+  /** Calls `fn` with the slot of every live key, in no particular order; `fn` must not change the keydir. */
+  forEachSlot(fn: (slot: number) => void): void {
+    this.table.forEachSlot(fn);
+  }
+
+  /** A copy of the key in a live `slot`. */
+  keyOf(slot: number): Buffer {
+    return this.table.keyBytes(slot);
   }
 
   /**
@@ -151,13 +164,8 @@ export class KeyDir {
    * the keydir's contents at this moment, as long as their files are kept.
    */
   snapshotLocations(): LocationSnapshot {
-    const n = this.nextSlot;
-    return { files: this.files.slice(0, n), offsets: this.offsets.slice(0, n), size: this.slots.size };
-  }
-
-  /** Every key with its slot, in no particular order. */
-  entries(): IterableIterator<[KeyString, number]> {
-    return this.slots.entries();
+    const n = this.table.slotLimit;
+    return { files: this.files.slice(0, n), offsets: this.offsets.slice(0, n), size: this.table.size };
   }
 
   /**
@@ -195,7 +203,9 @@ export class KeyDir {
   /** The ordered index, built on first use and brought up to date with pending inserts. */
   private orderedIndex(): Tree {
     if (!this.tree) {
-      const keys = [...this.slots.keys()].sort();
+      const keys: KeyString[] = [];
+      this.table.forEachSlot((slot) => keys.push(this.table.keyString(slot)));
+      keys.sort();
       this.tree = bulkLoad<KeyString, undefined>(keys, new Array<undefined>(keys.length), NODE_SIZE, compareKeys);
       this.treeVersion++;
     }
@@ -205,24 +215,24 @@ export class KeyDir {
 
   private flushPending(): void {
     if (this.pending.length === 0 || !this.tree) return;
-    const batch = this.pending;
+    const batch: KeyString[] = [];
+    // A slot freed since holds no key; one reused since holds a key inserted since, so also pending.
+    for (const slot of this.pending) if (this.files[slot] !== NO_FILE) batch.push(this.table.keyString(slot));
     this.pending = [];
     batch.sort();
-    for (const key of batch) if (this.slots.has(key)) this.tree.set(key, undefined);
+    for (const key of batch) this.tree.set(key, undefined);
     this.treeVersion++;
   }
 
-  private allocSlot(): number {
-    if (this.nextSlot === this.files.length) {
-      const grow = (a: Uint32Array): Uint32Array => {
-        const b = new Uint32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.files = grow(this.files);
-      this.offsets = grow(this.offsets);
-      this.sizes = grow(this.sizes);
-    }
-    return this.nextSlot++;
+  private growLocations(): void {
+    const n = this.table.slotCapacity;
+    const grow = (a: Uint32Array): Uint32Array => {
+      const b = new Uint32Array(n);
+      b.set(a);
+      return b;
+    };
+    this.files = grow(this.files);
+    this.offsets = grow(this.offsets);
+    this.sizes = grow(this.sizes);
   }
 }

@@ -245,13 +245,13 @@ function discardOutputs(outputs: Output[]): void {
 /** For each input file, its live records when the merge starts: keydir slots and offsets, by offset. */
 function liveSlotsByFile(host: MergeHost, inputs: ReadonlySet<number>): Map<number, { slots: number[]; offsets: number[] }> {
   const byFile = new Map<number, number[]>();
-  for (const [, slot] of host.keydir.entries()) {
+  host.keydir.forEachSlot((slot) => {
     const file = host.keydir.fileOf(slot);
-    if (!inputs.has(file)) continue;
+    if (!inputs.has(file)) return;
     let list = byFile.get(file);
     if (!list) byFile.set(file, (list = []));
     list.push(slot);
-  }
+  });
   const out = new Map<number, { slots: number[]; offsets: number[] }>();
   for (const [file, list] of byFile) {
     list.sort((a, b) => host.keydir.offsetOf(a) - host.keydir.offsetOf(b));

@@ -7,7 +7,7 @@ import { DataFile } from './datafile.js';
 import { dataFileName, hintFileName, TEMP_SUFFIX, type FileId } from './file-id.js';
 import { fsyncDir } from './fs-util.js';
 import { HintWriter } from './hint.js';
-import { KeyDir, keyToString } from './keydir.js';
+import { KeyDir } from './keydir.js';
 import { recordSize } from './record.js';
 import { deleteReplacedFiles, readReplaceMarker, removeReplaceMarker, settleReplaceMarker, writeReplaceMarker } from './replace-marker.js';
 
@@ -187,15 +187,14 @@ class ReplacementWriter {
     const tstamp = Math.floor(clock.now() / 1000);
     const offset = out.file.appendRecord(key, value, false, tstamp);
     out.hint!.add(false, tstamp, key, offset, size);
-    const k = keyToString(key);
-    const slot = this.keydir.slot(k);
+    const slot = this.keydir.slot(key);
     if (slot >= 0) {
       const old = this.files[this.keydir.fileOf(slot)]!;
       old.liveBytes -= this.keydir.sizeOf(slot);
       old.liveKeys--;
       this.keydir.update(slot, out.ordinal, offset, size);
     } else {
-      this.keydir.insert(k, out.ordinal, offset, size);
+      this.keydir.insert(key, 0, key.length, out.ordinal, offset, size);
     }
     const target = this.files[out.ordinal]!;
     target.liveBytes += size;

@@ -4,7 +4,7 @@ import { BitraftError, CorruptionError, LimitError, type ErrorCode } from '../su
 import { DataFile, readFully, scanRecords, writeFully, type ScanProblem } from './datafile.js';
 import { compareFileIds, dataFileName, fileBaseName, hintFileName, parseDataFileName, TEMP_SUFFIX, type FileId } from './file-id.js';
 import { fsyncDir, readIfExists } from './fs-util.js';
-import { forEachHintRaw, HintWriter, validateHint } from './hint.js';
+import { checkHint, forEachHintRaw, HintWriter, type HintState } from './hint.js';
 import { KeyDir, keyFromString, keyToString, type KeyString } from './keydir.js';
 import { acquireLock, type DirLock } from './lock.js';
 import { runMerge, type MergeOptions, type MergeResult } from './merge.js';
@@ -150,13 +150,13 @@ export class Bitcask {
    */
   get(key: Uint8Array): Buffer | undefined {
     this.checkOpen();
-    return this.readSlot(this.keydir.slot(keyToString(key)), true);
+    return this.readSlot(this.keydir.slot(key), true);
   }
 
   /** Whether `key` is live. */
   has(key: Uint8Array): boolean {
     this.checkOpen();
-    return this.keydir.slot(keyToString(key)) >= 0;
+    return this.keydir.slot(key) >= 0;
   }
 
   /**
@@ -167,15 +167,14 @@ export class Bitcask {
     this.checkWritable();
     if (key.length > this.options.maxKeySize) throw new LimitError('KEY_TOO_LARGE', key.length, this.options.maxKeySize);
     if (value.length > this.options.maxValueSize) throw new LimitError('VALUE_TOO_LARGE', value.length, this.options.maxValueSize);
-    const k = keyToString(key);
     const size = recordSize(key.length, value.length);
     const offset = this.append(key, value, false, size);
-    let slot = this.keydir.slot(k);
+    let slot = this.keydir.slot(key);
     if (slot >= 0) {
       this.forget(slot);
       this.keydir.update(slot, this.activeOrdinal, offset, size);
     } else {
-      slot = this.keydir.insert(k, this.activeOrdinal, offset, size);
+      slot = this.keydir.insert(key, 0, key.length, this.activeOrdinal, offset, size);
     }
     // Recently written values are the likeliest to be read next (the cache keeps a copy).
     this.cache.set(slot, value);
@@ -186,13 +185,12 @@ export class Bitcask {
   /** Deletes `key` (a tombstone is written only if it existed). Returns whether it existed. */
   delete(key: Uint8Array): boolean {
     this.checkWritable();
-    const k = keyToString(key);
-    const slot = this.keydir.slot(k);
+    const slot = this.keydir.slot(key);
     if (slot < 0) return false;
     this.append(key, EMPTY, true, recordSize(key.length, 0));
     this.forget(slot);
     this.cache.drop(slot);
-    this.keydir.delete(k);
+    this.keydir.delete(key);
     return true;
   }
 
@@ -206,9 +204,10 @@ export class Bitcask {
   *entries(range: ScanRange = {}): Generator<[Buffer, Buffer]> {
     this.checkOpen();
     for (const k of this.keydir.keys(this.toKeyRange(range))) {
+      const key = keyFromString(k);
       // A full walk would only flush the hot values out of the cache.
-      const value = this.readSlot(this.keydir.slot(k), false);
-      if (value !== undefined) yield [keyFromString(k), value];
+      const value = this.readSlot(this.keydir.slot(key), false);
+      if (value !== undefined) yield [key, value];
     }
   }
 
@@ -605,25 +604,24 @@ export class Bitcask {
 
   /**
    * Loads the newest file and reopens it for appends, cutting a torn or corrupt tail.
-   * Its hint is rebuilt while loading, because appends would make the old one stale.
+   * Appends would make its hint stale, so the hint becomes the active file's unfinished
+   * one: an intact hint (the file was closed cleanly) is moved aside and extended, else
+   * a new one is built while scanning.
    */
   private loadActive(id: FileId): void {
     const filePath = path.join(this.dir, dataFileName(id));
     const probe = DataFile.openReadOnly(id, filePath);
     const ordinal = this.addFile(probe);
-    this.startActiveHint(id);
     const hint = this.readValidHint(ordinal);
     let problem: ScanProblem | undefined;
     if (hint) {
-      forEachHintRaw(hint, (tombstone, tstamp, keyStart, keyEnd, offset, size) => {
-        this.applyRecord(ordinal, hint.toString('latin1', keyStart, keyEnd), offset, size, tombstone);
-        this.addToActiveHint(tombstone, tstamp, hint.subarray(keyStart, keyEnd), offset, size);
-      });
+      this.applyHint(ordinal, hint.data, hint.state);
+      this.startActiveHint(id, hint.state);
     } else {
+      this.startActiveHint(id);
       problem = scanRecords(probe.fd, probe.size, ({ offset, record, buf }) => {
-        const key = buf.subarray(record.keyStart, record.valueStart);
-        this.applyRecord(ordinal, key.toString('latin1'), offset, record.size, record.tombstone);
-        this.addToActiveHint(record.tombstone, record.tstamp, key, offset, record.size);
+        this.applyRecord(ordinal, buf, record.keyStart, record.valueStart, offset, record.size, record.tombstone);
+        this.addToActiveHint(record.tombstone, record.tstamp, buf.subarray(record.keyStart, record.valueStart), offset, record.size);
       }).problem;
     }
     probe.close();
@@ -665,42 +663,51 @@ export class Bitcask {
   }
 
   private loadFromHint(ordinal: number): boolean {
-    const data = this.readValidHint(ordinal);
-    if (!data) return false;
-    forEachHintRaw(data, (tombstone, _tstamp, keyStart, keyEnd, offset, size) =>
-      this.applyRecord(ordinal, data.toString('latin1', keyStart, keyEnd), offset, size, tombstone),
-    );
+    const hint = this.readValidHint(ordinal);
+    if (!hint) return false;
+    this.applyHint(ordinal, hint.data, hint.state);
     return true;
   }
 
+  /** Applies every entry of the intact hint `data` of file `ordinal`. */
+  private applyHint(ordinal: number, data: Buffer, state: HintState): void {
+    // Size the keydir once for the file's keys: exact for a store's only file, and never
+    // more than the keys this file alone holds (entries that are updates or tombstones).
+    this.keydir.reserve(Math.max(this.keydir.size, state.count), state.keyBytes);
+    forEachHintRaw(data, (tombstone, _tstamp, keyStart, keyEnd, offset, size) =>
+      this.applyRecord(ordinal, data, keyStart, keyEnd, offset, size, tombstone),
+    );
+  }
+
   /** The hint of a file when it exists and is intact; a damaged one is reported and ignored. */
-  private readValidHint(ordinal: number): Buffer | undefined {
+  private readValidHint(ordinal: number): { data: Buffer; state: HintState } | undefined {
     const file = this.files[ordinal]!.file;
     const hintPath = path.join(this.dir, hintFileName(file.id));
     const data = readIfExists(hintPath);
     if (!data) return undefined;
-    const invalid = validateHint(data, file.size);
-    if (!invalid) return data;
-    this.options.logger.warn(`ignoring hint ${hintPath}: ${invalid}; scanning ${path.basename(file.path)} instead`);
+    const checked = checkHint(data, file.size);
+    if (typeof checked !== 'string') return { data, state: checked };
+    this.options.logger.warn(`ignoring hint ${hintPath}: ${checked}; scanning ${path.basename(file.path)} instead`);
     return undefined;
   }
 
   private scanInto(ordinal: number): { problem?: ScanProblem } {
     const file = this.files[ordinal]!.file;
     return scanRecords(file.fd, file.size, ({ offset, record, buf }) => {
-      this.applyRecord(ordinal, buf.toString('latin1', record.keyStart, record.valueStart), offset, record.size, record.tombstone);
+      this.applyRecord(ordinal, buf, record.keyStart, record.valueStart, offset, record.size, record.tombstone);
     });
   }
 
-  private applyRecord(ordinal: number, k: KeyString, offset: number, size: number, tombstone: boolean): void {
-    const slot = this.keydir.slot(k);
+  /** Applies one record, whose key is `buf[keyStart..keyEnd)`, of the file being loaded to the keydir. */
+  private applyRecord(ordinal: number, buf: Buffer, keyStart: number, keyEnd: number, offset: number, size: number, tombstone: boolean): void {
+    const slot = this.keydir.slot(buf, keyStart, keyEnd);
     if (slot >= 0) this.forget(slot);
     if (tombstone) {
-      if (slot >= 0) this.keydir.delete(k);
+      if (slot >= 0) this.keydir.delete(buf, keyStart, keyEnd);
       return;
     }
     if (slot >= 0) this.keydir.update(slot, ordinal, offset, size);
-    else this.keydir.insert(k, ordinal, offset, size);
+    else this.keydir.insert(buf, keyStart, keyEnd, ordinal, offset, size);
     const f = this.files[ordinal]!;
     f.liveBytes += size;
     f.liveKeys++;
@@ -725,9 +732,10 @@ export class Bitcask {
     this.startActiveHint(id);
   }
 
-  private startActiveHint(id: FileId): void {
+  /** Starts the active file's hint: a new one, or with `resume` the file's intact hint, extended. */
+  private startActiveHint(id: FileId, resume?: HintState): void {
     try {
-      this.activeHint = new HintWriter(path.join(this.dir, hintFileName(id)));
+      this.activeHint = new HintWriter(path.join(this.dir, hintFileName(id)), resume);
     } catch (err) {
       this.dropActiveHint(err);
     }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { HintWriter, forEachHint, validateHint, type HintEntry } from '../../../src/core/bitcask/hint.js';
+import { checkHint, HintWriter, forEachHint, validateHint, type HintEntry, type HintState } from '../../../src/core/bitcask/hint.js';
 import { crc32 } from '../../../src/core/support/crc32.js';
 import { seededRng, type Rng } from '../../../src/core/support/rng.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
@@ -274,4 +274,58 @@ t.test('HintWriter: abort after finish closes nothing twice and leaves the hint'
   t.doesNotThrow(() => w.abort());
   t.ok(fs.existsSync(file), 'the finished hint stays');
   t.equal(validateHint(fs.readFileSync(file), 30), undefined);
+});
+
+t.test('checkHint describes an intact hint: count, end of the entries, their CRC and key bytes', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'h.hint');
+  const entries = randomEntries(seededRng(21), 50);
+  writeHint(file, entries, 4321);
+  const data = fs.readFileSync(file);
+  const state = checkHint(data, 4321) as HintState;
+  const end = data.length - TRAILER;
+  t.same(state, {
+    count: 50,
+    entriesEnd: end,
+    crc: crc32(data.subarray(0, end)),
+    keyBytes: entries.reduce((n, e) => n + e.key.length, 0),
+  });
+  t.equal(checkHint(data, 1), 'describes 4321 data bytes, file has 1', 'a reason when it cannot be trusted');
+});
+
+t.test('resume extends a finished hint in place: old entries kept, new ones appended', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'h.hint');
+  const rng = seededRng(22);
+  const first = randomEntries(rng, 30);
+  writeHint(file, first, 1000);
+  const state = checkHint(fs.readFileSync(file), 1000) as HintState;
+  const w = new HintWriter(file, state);
+  t.same(fs.readdirSync(dir), ['h.hint.tmp'], 'moved aside while unfinished');
+  const more = randomEntries(rng, 20);
+  for (const e of more) w.add(e.tombstone, e.tstamp, e.key, e.offset, e.size);
+  w.finish(2000);
+  const data = fs.readFileSync(file);
+  t.ok(data.equals(expectedBytes([...first, ...more], 2000)), 'the same bytes as a hint written in one go');
+  t.same(fs.readdirSync(dir), ['h.hint']);
+
+  // Resumed and finished with nothing added: the same entries, the new data size.
+  const again = new HintWriter(file, checkHint(data, 2000) as HintState);
+  again.finish(2500);
+  t.ok(fs.readFileSync(file).equals(expectedBytes([...first, ...more], 2500)));
+
+  // Resumed and aborted: no hint remains (the data file is then scanned).
+  const dropped = new HintWriter(file, checkHint(fs.readFileSync(file), 2500) as HintState);
+  dropped.abort();
+  t.same(fs.readdirSync(dir), []);
+});
+
+t.test('a resume that cannot cut the trailer removes the moved hint and throws', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'h.hint');
+  writeHint(file, randomEntries(seededRng(23), 3), 10);
+  const state = checkHint(fs.readFileSync(file), 10) as HintState;
+  t.throws(() => new HintWriter(file, { ...state, entriesEnd: 0.5 }), { code: 'ERR_OUT_OF_RANGE' });
+  t.same(fs.readdirSync(dir), [], 'neither the hint nor its tmp file is left');
+  t.throws(() => new HintWriter(file, state), { code: 'ENOENT' }, 'resuming a missing hint fails');
 });

@@ -76,15 +76,41 @@ function sameList(t: Test, actual: KeyString[], expected: KeyString[], what: str
 }
 
 const k = (...bytes: number[]): KeyString => keyToString(Buffer.from(bytes));
+
+/** The keydir driven with latin1 string keys (converted to bytes at each call). */
+class StringKeyDir extends KeyDir {
+  slotOf(key: KeyString): number {
+    return this.slot(keyFromString(key));
+  }
+  add(key: KeyString, file: number, offset: number, size: number): number {
+    const bytes = keyFromString(key);
+    return this.insert(bytes, 0, bytes.length, file, offset, size);
+  }
+  set(key: KeyString, file: number, offset: number, size: number): number {
+    const slot = this.slotOf(key);
+    if (slot < 0) return this.add(key, file, offset, size);
+    this.update(slot, file, offset, size);
+    return slot;
+  }
+  remove(key: KeyString): boolean {
+    return this.delete(keyFromString(key));
+  }
+  /** Every live key with its slot. */
+  entries(): [KeyString, number][] {
+    const out: [KeyString, number][] = [];
+    this.forEachSlot((slot) => out.push([keyToString(this.keyOf(slot)), slot]));
+    return out;
+  }
+}
 const hex = (ks: KeyString[]): string[] => ks.map((s) => keyFromString(s).toString('hex'));
 
 /** Checks every lookup of the keydir against the model. */
-function checkLookups(t: Test, kd: KeyDir, model: Model, what: string): void {
+function checkLookups(t: Test, kd: StringKeyDir, model: Model, what: string): void {
   t.equal(kd.size, model.map.size, `${what}: size`);
   let bad = 0;
   const slots = new Set<number>();
   for (const [key, loc] of model.map) {
-    const s = kd.slot(key);
+    const s = kd.slotOf(key);
     if (s < 0 || kd.fileOf(s) !== loc.file || kd.offsetOf(s) !== loc.offset || kd.sizeOf(s) !== loc.size) bad++;
     slots.add(s);
   }
@@ -93,23 +119,23 @@ function checkLookups(t: Test, kd: KeyDir, model: Model, what: string): void {
   const entries = [...kd.entries()];
   t.equal(entries.length, model.map.size, `${what}: entries count`);
   t.ok(
-    entries.every(([key, s]) => model.map.has(key) && kd.slot(key) === s),
+    entries.every(([key, s]) => model.map.has(key) && kd.slotOf(key) === s),
     `${what}: entries agree with slot()`,
   );
 }
 
 
 t.test('insert, lookup, update, set, delete', async (t) => {
-  const kd = new KeyDir();
+  const kd = new StringKeyDir();
   t.equal(kd.size, 0);
-  t.equal(kd.slot('a'), -1);
-  t.equal(kd.delete('a'), false);
-  const a = kd.insert('a', 1, 100, 30);
-  t.equal(kd.slot('a'), a);
+  t.equal(kd.slotOf('a'), -1);
+  t.equal(kd.remove('a'), false);
+  const a = kd.add('a', 1, 100, 30);
+  t.equal(kd.slotOf('a'), a);
   t.equal(kd.fileOf(a), 1);
   t.equal(kd.offsetOf(a), 100);
   t.equal(kd.sizeOf(a), 30);
-  const b = kd.insert('b', 2, 200, 40);
+  const b = kd.add('b', 2, 200, 40);
   t.not(a, b);
   t.equal(kd.size, 2);
   kd.update(a, 3, 300, 50);
@@ -120,42 +146,42 @@ t.test('insert, lookup, update, set, delete', async (t) => {
   t.equal(kd.set('a', 4, 400, 60), a, 'set of an existing key keeps its slot');
   t.equal(kd.offsetOf(a), 400);
   const c = kd.set('c', 5, 500, 70);
-  t.equal(kd.slot('c'), c, 'set of a new key inserts');
+  t.equal(kd.slotOf('c'), c, 'set of a new key inserts');
   t.equal(kd.size, 3);
   // Full 32-bit values survive.
   kd.update(c, 0xffffffff, 0xffffffff, 0xffffffff);
   t.equal(kd.fileOf(c), 0xffffffff);
   t.equal(kd.offsetOf(c), 0xffffffff);
   t.equal(kd.sizeOf(c), 0xffffffff);
-  t.equal(kd.delete('b'), true);
-  t.equal(kd.delete('b'), false);
-  t.equal(kd.slot('b'), -1);
+  t.equal(kd.remove('b'), true);
+  t.equal(kd.remove('b'), false);
+  t.equal(kd.slotOf('b'), -1);
   t.equal(kd.size, 2);
   t.same([...kd.keys()], ['a', 'c']);
 });
 
 t.test('a freed slot is reused', async (t) => {
-  const kd = new KeyDir();
-  for (let i = 0; i < 10; i++) kd.insert(`k${i}`, i, i, i);
-  const freed = kd.slot('k4');
-  kd.delete('k4');
-  const again = kd.insert('new', 9, 9, 9);
+  const kd = new StringKeyDir();
+  for (let i = 0; i < 10; i++) kd.add(`k${i}`, i, i, i);
+  const freed = kd.slotOf('k4');
+  kd.remove('k4');
+  const again = kd.add('new', 9, 9, 9);
   t.equal(again, freed, 'the new key takes the freed slot');
-  t.equal(kd.slot('new'), freed);
+  t.equal(kd.slotOf('new'), freed);
   t.equal(kd.fileOf(freed), 9);
-  t.equal(kd.slot('k4'), -1);
+  t.equal(kd.slotOf('k4'), -1);
   // The reused slot does not disturb its neighbours.
-  for (let i = 0; i < 10; i++) if (i !== 4) t.equal(kd.fileOf(kd.slot(`k${i}`)), i);
-  const next = kd.insert('newer', 1, 1, 1);
-  t.notOk([...Array(10).keys()].some((i) => i !== 4 && kd.slot(`k${i}`) === next), 'then a fresh slot');
+  for (let i = 0; i < 10; i++) if (i !== 4) t.equal(kd.fileOf(kd.slotOf(`k${i}`)), i);
+  const next = kd.add('newer', 1, 1, 1);
+  t.notOk([...Array(10).keys()].some((i) => i !== 4 && kd.slotOf(`k${i}`) === next), 'then a fresh slot');
 });
 
 t.test('growth beyond the initial 1024 slots keeps every location', async (t) => {
-  const kd = new KeyDir();
+  const kd = new StringKeyDir();
   const model = new Model();
   for (let i = 0; i < 5000; i++) {
     const loc = { file: i % 7, offset: i * 1000 + 3, size: 4_000_000_000 - i };
-    kd.insert(`key-${i}`, loc.file, loc.offset, loc.size);
+    kd.add(`key-${i}`, loc.file, loc.offset, loc.size);
     model.set(`key-${i}`, loc);
   }
   checkLookups(t, kd, model, 'after 5000 inserts');
@@ -183,7 +209,7 @@ t.test('binary keys walk in byte order', async (t) => {
     k(0xff, 0xff),
   ];
   const expected = [...keys]; // listed in byte order
-  const kd = new KeyDir();
+  const kd = new StringKeyDir();
   const model = new Model();
   const rng = seededRng(11);
   const shuffled = [...keys];
@@ -192,7 +218,7 @@ t.test('binary keys walk in byte order', async (t) => {
     [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
   }
   for (const key of shuffled) {
-    kd.insert(key, 0, 0, 0);
+    kd.add(key, 0, 0, 0);
     model.set(key, { file: 0, offset: 0, size: 0 });
   }
   t.same(hex(model.walk()), hex(expected), 'the model agrees with the hand-sorted list');
@@ -213,7 +239,7 @@ t.test('binary keys walk in byte order', async (t) => {
   t.same(hex([...kd.keys({ from: '', inclusive: false })]), hex(expected.slice(1)));
   t.same(hex([...kd.keys({ from: '', reverse: true })]), hex(['']));
   t.same([...kd.keys({ from: '', reverse: true, inclusive: false })], []);
-  kd.delete('');
+  kd.remove('');
   t.same(hex([...kd.keys({ from: '' })]), hex(expected.slice(1)), 'absent empty key as a pivot');
   t.same([...kd.keys({ from: '', reverse: true })], []);
   // From past the largest key and before the smallest.
@@ -231,7 +257,7 @@ t.test('walks match a sorted model over random operations', async (t) => {
   };
   for (let seed = 1; seed <= 6; seed++) {
     const rng = seededRng(seed);
-    const kd = new KeyDir();
+    const kd = new StringKeyDir();
     const model = new Model();
     let mismatches = 0;
     for (let step = 0; step < 400; step++) {
@@ -240,10 +266,10 @@ t.test('walks match a sorted model over random operations', async (t) => {
       if (op < 5) {
         const loc = { file: rng.int(100), offset: rng.int(2 ** 32), size: rng.int(2 ** 32) };
         const s = kd.set(key, loc.file, loc.offset, loc.size);
-        if (kd.slot(key) !== s) mismatches++;
+        if (kd.slotOf(key) !== s) mismatches++;
         model.set(key, loc);
       } else if (op < 8) {
-        if (kd.delete(key) !== model.delete(key)) mismatches++;
+        if (kd.remove(key) !== model.delete(key)) mismatches++;
       } else {
         const range: KeyRange = { reverse: rng.int(2) === 1 };
         if (rng.int(4) !== 0) range.from = rng.int(2) === 0 ? randomKey(rng) : model.sorted()[rng.int(model.map.size)] ?? '';
@@ -274,7 +300,7 @@ t.test('walks match a sorted model over random operations', async (t) => {
 });
 
 t.test('more than 65,536 inserts go through the pending batch', async (t) => {
-  const kd = new KeyDir();
+  const kd = new StringKeyDir();
   const model = new Model();
   const rng = seededRng(5);
   const N = 70_000;
@@ -285,15 +311,15 @@ t.test('more than 65,536 inserts go through the pending batch', async (t) => {
   };
   for (let i = 0; i < N; i++) {
     const key = keyOf(i);
-    kd.insert(key, i & 0xff, i, i + 1);
+    kd.add(key, i & 0xff, i, i + 1);
     model.set(key, { file: i & 0xff, offset: i, size: i + 1 });
     // Delete some keys while they are still pending, and some re-inserted after.
     if (i % 1000 === 999) {
       const victim = keyOf(i - rng.int(500));
-      kd.delete(victim);
+      kd.remove(victim);
       model.delete(victim);
       if (rng.int(2) === 0) {
-        kd.insert(victim, 1, 2, 3);
+        kd.add(victim, 1, 2, 3);
         model.set(victim, { file: 1, offset: 2, size: 3 });
       }
     }
@@ -309,11 +335,11 @@ t.test('more than 65,536 inserts go through the pending batch', async (t) => {
 
 t.test('keys deleted during a walk are skipped; keys added keep the walk ordered', async (t) => {
   for (const reverse of [false, true]) {
-    const kd = new KeyDir();
+    const kd = new StringKeyDir();
     const model = new Model();
     for (let i = 0; i < 200; i++) {
       const key = `k${String(i).padStart(3, '0')}`;
-      kd.insert(key, 0, i, 1);
+      kd.add(key, 0, i, 1);
       model.set(key, { file: 0, offset: i, size: 1 });
     }
     const before = model.walk({ reverse });
@@ -325,15 +351,15 @@ t.test('keys deleted during a walk are skipped; keys added keep the walk ordered
       n++;
       if (n === 10) {
         // Delete the current key and every third of the keys still ahead.
-        kd.delete(key);
+        kd.remove(key);
         for (let j = 11; j < before.length; j += 3) {
-          kd.delete(before[j]!);
+          kd.remove(before[j]!);
           deleted.add(before[j]!);
         }
       }
       if (n === 20) {
         // Add keys ahead of and behind the cursor.
-        for (const extra of ['k000x', 'k150x', 'k999', 'a', 'z']) kd.insert(extra, 0, 0, 0);
+        for (const extra of ['k000x', 'k150x', 'k999', 'a', 'z']) kd.add(extra, 0, 0, 0);
       }
     }
     const original = new Set(before);
@@ -353,43 +379,43 @@ t.test('keys deleted during a walk are skipped; keys added keep the walk ordered
 });
 
 t.test('a key deleted and re-inserted before a walk appears once', async (t) => {
-  const kd = new KeyDir();
-  kd.insert('x', 1, 1, 1);
-  kd.insert('y', 1, 1, 1);
-  kd.delete('x');
-  kd.insert('x', 2, 2, 2);
+  const kd = new StringKeyDir();
+  kd.add('x', 1, 1, 1);
+  kd.add('y', 1, 1, 1);
+  kd.remove('x');
+  kd.add('x', 2, 2, 2);
   t.same([...kd.keys()], ['x', 'y']);
-  kd.delete('x');
+  kd.remove('x');
   t.same([...kd.keys()], ['y']);
-  kd.insert('x', 3, 3, 3);
+  kd.add('x', 3, 3, 3);
   t.same([...kd.keys()], ['x', 'y']);
-  t.equal(kd.fileOf(kd.slot('x')), 3);
+  t.equal(kd.fileOf(kd.slotOf('x')), 3);
 });
 
-t.test('clear empties everything and the keydir stays usable', async (t) => {
-  const kd = new KeyDir();
-  for (let i = 0; i < 3000; i++) kd.insert(`k${i}`, 1, i, 1);
+t.test('deleting every key empties everything and the keydir stays usable', async (t) => {
+  const kd = new StringKeyDir();
+  for (let i = 0; i < 3000; i++) kd.add(`k${i}`, 1, i, 1);
   [...kd.keys()]; // move the keys into the tree
-  for (let i = 3000; i < 3100; i++) kd.insert(`k${i}`, 1, i, 1); // and leave some pending
-  kd.delete('k5');
-  kd.clear();
+  for (let i = 3000; i < 3100; i++) kd.add(`k${i}`, 1, i, 1); // and leave some pending
+  for (let i = 0; i < 3100; i++) kd.remove(`k${i}`);
   t.equal(kd.size, 0);
-  t.equal(kd.slot('k1'), -1);
+  t.equal(kd.slotOf('k1'), -1);
   t.same([...kd.keys()], []);
   t.same([...kd.keys({ reverse: true })], []);
   t.same([...kd.entries()], []);
   const model = new Model();
   for (let i = 0; i < 1500; i++) {
-    kd.insert(`n${i}`, 2, i, 7);
+    kd.add(`n${i}`, 2, i, 7);
     model.set(`n${i}`, { file: 2, offset: i, size: 7 });
   }
-  checkLookups(t, kd, model, 'after clear');
+  checkLookups(t, kd, model, 'after deleting all');
   t.same([...kd.keys()], model.walk());
-  t.equal(kd.slot('k3050'), -1, 'pending keys from before the clear are gone');
+  t.equal(kd.slotOf('k3050'), -1, 'pending keys deleted before the walk are gone');
+  t.ok(kd.snapshotLocations().files.length <= 3100, 'freed slots were reused');
 });
 
 t.test('an empty keydir walks nothing', async (t) => {
-  const kd = new KeyDir();
+  const kd = new StringKeyDir();
   for (const range of [{}, { reverse: true }, { from: 'a' }, { from: 'a', reverse: true }, { from: '', inclusive: false }]) {
     t.same([...kd.keys(range)], [], JSON.stringify(range));
   }
@@ -422,22 +448,20 @@ t.test('keyToString and keyFromString round trip every byte value', async (t) =>
 });
 
 t.test('a freed slot points at no file, so a merge holding its number skips it', async (t) => {
-  const kd = new KeyDir();
-  const a = kd.insert('a', 3, 100, 40);
-  const b = kd.insert('b', 3, 140, 40);
-  kd.delete('a');
+  const kd = new StringKeyDir();
+  const a = kd.add('a', 3, 100, 40);
+  const b = kd.add('b', 3, 140, 40);
+  kd.remove('a');
   t.equal(kd.fileOf(a), NO_FILE);
   t.equal(kd.fileOf(b), 3);
-  kd.clear();
-  t.equal(kd.fileOf(b), NO_FILE, 'clear frees every slot');
 });
 
 t.test('once walked, inserts reach the ordered index in batches, also past 65,536', async (t) => {
-  const kd = new KeyDir();
-  kd.insert('start', 1, 0, 1);
+  const kd = new StringKeyDir();
+  kd.add('start', 1, 0, 1);
   t.same([...kd.keys()], ['start']);
   const n = 70_000;
-  for (let i = 0; i < n; i++) kd.insert(`k${String(i).padStart(6, '0')}`, 1, i, 1);
+  for (let i = 0; i < n; i++) kd.add(`k${String(i).padStart(6, '0')}`, 1, i, 1);
   const walked = [...kd.keys()];
   t.equal(walked.length, n + 1);
   t.equal(walked[0], 'k000000');
@@ -445,16 +469,54 @@ t.test('once walked, inserts reach the ordered index in batches, also past 65,53
 });
 
 t.test('snapshotLocations copies the location of every slot, free ones marked NO_FILE', async (t) => {
-  const kd = new KeyDir();
+  const kd = new StringKeyDir();
   t.same(kd.snapshotLocations(), { files: new Uint32Array(0), offsets: new Uint32Array(0), size: 0 });
-  for (let i = 0; i < 5; i++) kd.insert(`k${i}`, i, i * 10, 7);
-  kd.delete('k2');
+  for (let i = 0; i < 5; i++) kd.add(`k${i}`, i, i * 10, 7);
+  kd.remove('k2');
   const snap = kd.snapshotLocations();
   t.equal(snap.size, 4);
   t.same([...snap.files], [0, 1, NO_FILE, 3, 4]);
   t.same([...snap.offsets], [0, 10, 20, 30, 40]);
-  kd.update(kd.slot('k0'), 9, 99, 7);
-  kd.insert('new', 8, 80, 7);
+  kd.update(kd.slotOf('k0'), 9, 99, 7);
+  kd.add('new', 8, 80, 7);
   t.same([...snap.files], [0, 1, NO_FILE, 3, 4], 'a copy: later changes do not reach it');
   t.same([...snap.offsets], [0, 10, 20, 30, 40]);
+});
+
+t.test('the byte API takes keys straight out of a larger buffer', async (t) => {
+  const kd = new KeyDir();
+  const buf = Buffer.from('..alpha..beta..');
+  const a = kd.insert(buf, 2, 7, 1, 10, 20);
+  t.equal(kd.slot(Buffer.from('alpha')), a, 'found by an exact key');
+  t.equal(kd.slot(buf, 2, 7), a, 'and by a range of the buffer');
+  t.equal(kd.slot(buf, 2, 6), -1, 'a prefix is another key');
+  const b = kd.insert(buf, 9, 13, 1, 30, 20);
+  t.same(kd.keyOf(b), Buffer.from('beta'), 'keyOf copies the key out');
+  buf.fill(0); // the keydir kept its own copy
+  t.equal(kd.slot(Buffer.from('alpha')), a);
+  t.equal(kd.slot(Buffer.from('beta')), b);
+  t.equal(kd.delete(Buffer.from('xxbetaxx'), 2, 6), true, 'delete by a range');
+  t.equal(kd.slot(Buffer.from('beta')), -1);
+  const empty = kd.insert(Buffer.alloc(0), 0, 0, 2, 0, 21);
+  t.equal(kd.slot(Buffer.from('abc'), 1, 1), empty, 'the empty key, also as an empty range');
+  t.same([...kd.keys()], ['', 'alpha']);
+  t.equal(kd.delete(Buffer.alloc(0)), true);
+  t.same([...kd.keys()], ['alpha'], 'deleting a walked key updates the tree');
+});
+
+t.test('reserve sizes the keydir for a known number of keys without changing its contents', async (t) => {
+  const kd = new KeyDir();
+  kd.insert(Buffer.from('before'), 0, 6, 1, 1, 1);
+  kd.reserve(5000, 5000 * 8);
+  const model = new Map<string, number>();
+  for (let i = 0; i < 5000; i++) {
+    const key = Buffer.from(`key:${i}`);
+    model.set(key.toString('latin1'), kd.insert(key, 0, key.length, 2, i, 9));
+  }
+  kd.reserve(10, 10); // smaller than what is there: nothing to do
+  let bad = 0;
+  for (const [key, slot] of model) if (kd.slot(keyFromString(key)) !== slot || kd.offsetOf(slot) !== Number(key.slice(4))) bad++;
+  t.equal(bad, 0, 'every key at its slot and location');
+  t.equal(kd.fileOf(kd.slot(Buffer.from('before'))), 1, 'the key from before kept its location');
+  t.equal(kd.size, 5001);
 });
