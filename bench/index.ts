@@ -18,6 +18,10 @@
  * The restart suite needs redis-server and redis-cli; it times a 1-node bitraft holding
  * the keys (and a log of keys ÷ 10 entries) from spawn to its first correct GET, after
  * SIGTERM and after SIGKILL, next to redis-server loading an RDB and replaying an AOF.
+ * The snapshot suite needs redis-server, redis-cli and gzip; on a 1-node bitraft holding
+ * the keys it times `bitraft parse-snapshot` on its state.bin (next to `gzip -dc`),
+ * RAFTSNAPSHOT (next to redis-server's SAVE) and a new node joining and catching up from
+ * the snapshot (next to a redis-server replica's full resync).
  *
  * Scratch data lives in a temporary directory under os.tmpdir(), removed at the end,
  * also on error or Ctrl-C. Exits 1 when a suite fails, 0 otherwise (a missed target is
@@ -34,10 +38,11 @@ import { gcAvailable, judge, type BenchConfig, type JudgedMetric, type Suite } f
 import { raftSuite } from './raft.js';
 import { restartSuite } from './restart.js';
 import { serverSuite } from './server.js';
+import { snapshotSuite } from './snapshot.js';
 import { formatCount, renderFootnotes, renderTable, type TableSection } from './table.js';
 
 /** Every suite, in run order. Later steps add the cluster suites here. */
-export const SUITES: Suite[] = [bitcaskSuite, raftSuite, serverSuite, clusterSuite, restartSuite];
+export const SUITES: Suite[] = [bitcaskSuite, raftSuite, serverSuite, clusterSuite, restartSuite, snapshotSuite];
 
 /** Keys of a full run. */
 export const FULL_KEYS = 1_000_000;

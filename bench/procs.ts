@@ -148,3 +148,15 @@ export async function runTool(
   if (exit.code !== 0) throw new Error(`${proc.what} exited with code ${exit.code}, signal ${exit.signal}${describe()}`);
   return { stdout: proc.stdout(), stderr: proc.stderr() };
 }
+
+/**
+ * Runs a tool to completion like `runTool`, but with its stdout written to `outPath`
+ * (`/dev/null` to discard it) instead of collected, for tools that write more than
+ * should be held in memory. The tool is started by `sh -c 'exec …'`, so the process
+ * waited for (and killed by pid on a timeout) is the tool itself, after one shell start.
+ */
+export async function runToolTo(outPath: string, command: string, args: string[], opts: { timeoutMs: number; what?: string }): Promise<{ stderr: string }> {
+  const script = 'out=$1; shift; exec "$@" > "$out"';
+  const { stderr } = await runTool('sh', ['-c', script, 'sh', outPath, command, ...args], { timeoutMs: opts.timeoutMs, what: opts.what ?? `${command} ${args.join(' ')} > ${outPath}` });
+  return { stderr };
+}

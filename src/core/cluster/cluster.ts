@@ -178,7 +178,7 @@ export class Cluster {
       logger: opts.logger,
     });
     this.sender = new SnapshotSender({
-      newest: () => this.snapshotter.snapshotNow(),
+      newest: () => this.snapshotter.forFollower(),
       send: (m) => opts.transport.send([m]),
       report: (to, ok) => this.driver.reportSnapshot(to, ok),
       suspect: (s) => void this.dropIfCorrupt(s),

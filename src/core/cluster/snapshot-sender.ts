@@ -24,7 +24,7 @@ export function respInstallClient(to: NodeId, password: string | undefined, logg
 
 /** What a `SnapshotSender` needs. */
 export interface SnapshotSenderOptions {
-  /** The snapshot to send: the newest this node holds (taking one if there is none). */
+  /** The snapshot to send: one the log continues after (the newest held, or a new one). */
   newest(): Promise<StoredSnapshot>;
   /** Sends a Raft message through the ordinary transport. */
   send(m: SnapshotMessage): void;

@@ -110,6 +110,19 @@ export class Snapshotter {
   }
 
   /**
+   * The snapshot to stream to a follower that needs entries the log no longer holds: the
+   * newest applied one when the log continues right after it (its index is at least the
+   * compacted log's), so a join or a lagging follower costs the leader no new snapshot;
+   * otherwise a new one (`snapshotNow`). Waits for a snapshot being written first.
+   */
+  async forFollower(): Promise<StoredSnapshot> {
+    await this.running?.catch(() => {});
+    const newest = this.newestApplied();
+    if (newest && newest.meta.index >= this.deps.log.snapshot().index) return newest;
+    return this.snapshotNow();
+  }
+
+  /**
    * Compacts the log behind the newest snapshot this node has applied, keeping `tail`
    * entries (`RAFTSHRINKLOG`). Resolves with the number of entries dropped. Rejects with
    * `NOT_FOUND` when there is no snapshot to compact behind.

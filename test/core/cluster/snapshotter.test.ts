@@ -206,6 +206,23 @@ t.test('snapshotNow waits for a running snapshot, reuses an up-to-date one, and 
   t.equal(r.views.length, 3);
 });
 
+t.test('forFollower sends the newest snapshot while the log continues after it, else takes a new one', async (t) => {
+  const r = rig(t, { entries: 0, logBytes: 0, tail: 10 });
+  r.driver.applied = 100;
+  const first = await r.snapshotter.forFollower();
+  t.equal(first.meta.index, 100, 'none yet: one is taken');
+  t.equal(r.log.first, 90, 'and the log compacted behind it, keeping the tail');
+  r.driver.applied = 150;
+  t.equal((await r.snapshotter.forFollower()).path, first.path, 'entries applied since, but the log holds them: the same snapshot');
+  t.equal(r.views.length, 1, 'no new snapshot written');
+  t.equal(await r.snapshotter.shrinkLog(0), 10);
+  t.equal((await r.snapshotter.forFollower()).path, first.path, 'the log compacted exactly to it still continues after it');
+  r.log.first = 120;
+  const fresh = await r.snapshotter.forFollower();
+  t.equal(fresh.meta.index, 150, 'the log starts past it: a new one');
+  t.equal(r.views.length, 2);
+});
+
 t.test('a failed snapshot is reported, cleaned up, and pauses automatic ones', async (t) => {
   const r = rig(t);
   r.nextView = () => fakeView([], Promise.resolve(), new Error('read error'));
