@@ -159,7 +159,7 @@ export class Snapshotter {
       return Promise.reject(err as Error);
     }
     this.view = view;
-    const run = (async () => {
+    const write = async (): Promise<StoredSnapshot> => {
       try {
         const s = await snapshots.create(info, view.batches());
         this.lastIndex = Math.max(this.lastIndex, index);
@@ -170,12 +170,13 @@ export class Snapshotter {
         this.retryAt = this.now() + SNAPSHOT_RETRY_MS;
         logger.warn(`raft: snapshot at index ${index} failed: ${err instanceof Error ? err.message : String(err)}`);
         throw err;
-      } finally {
-        view.close();
-        this.view = undefined;
-        this.running = undefined;
       }
-    })();
+    };
+    const run = write().finally(() => {
+      view.close();
+      this.view = undefined;
+      this.running = undefined;
+    });
     this.running = run;
     return run;
   }

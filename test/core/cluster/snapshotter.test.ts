@@ -221,6 +221,19 @@ t.test('forFollower sends the newest snapshot while the log continues after it, 
   const fresh = await r.snapshotter.forFollower();
   t.equal(fresh.meta.index, 150, 'the log starts past it: a new one');
   t.equal(r.views.length, 2);
+
+  // Asked while a snapshot is being written: that one, once done.
+  let open!: () => void;
+  r.nextView = () => fakeView([rec('a', '1')], new Promise((res) => (open = res)));
+  r.driver.applied = 400;
+  r.log.bytes = 0;
+  const running = r.snapshotter.snapshotNow();
+  while (r.views.length < 3) await new Promise((res) => setImmediate(res));
+  t.ok(r.snapshotter.busy, 'a snapshot is being written');
+  const asked = r.snapshotter.forFollower();
+  open();
+  t.equal((await asked).path, (await running).path, 'the running snapshot');
+  t.equal(r.views.length, 3);
 });
 
 t.test('a failed snapshot is reported, cleaned up, and pauses automatic ones', async (t) => {
