@@ -17,6 +17,7 @@ import { intervalTicker } from './interval-ticker.js';
 import { KvStateMachine } from './kv-state-machine.js';
 import { SnapshotSender, type InstallClient } from './snapshot-sender.js';
 import { Snapshotter, type SnapshotPolicy } from './snapshotter.js';
+import { messageOf } from '../support/error-message.js';
 
 /** The Raft directory inside a node's data directory. */
 export const RAFT_DIR = 'raft';
@@ -475,7 +476,7 @@ async function recoverStore(opts: ClusterOptions, log: DiskLogStore): Promise<vo
     try {
       await snapshots.verify(s);
     } catch (err) {
-      opts.logger.warn(`raft: skipped the snapshot ${s.meta.id}: ${err instanceof Error ? err.message : String(err)}`);
+      opts.logger.warn(`raft: skipped the snapshot ${s.meta.id}: ${messageOf(err)}`);
       continue;
     }
     const keys = await opts.store.replaceAll(snapshots.readBatches(s));

@@ -3,6 +3,7 @@ import { parseAddress } from '../server/config.js';
 import { BitraftError } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
 import { RespClient } from './resp-client.js';
+import { messageOf } from '../support/error-message.js';
 
 /** Settings of `requestMembershipChange`. */
 export interface MembershipRequest {
@@ -46,7 +47,7 @@ export async function requestMembershipChange(req: MembershipRequest): Promise<v
       reply = await client.call([req.command, req.addr], Math.max(1, deadline - Date.now()));
       problem = reply.type === 'error' ? reply.text : '';
     } catch (err) {
-      problem = err instanceof Error ? err.message : String(err);
+      problem = messageOf(err);
     } finally {
       client.close();
     }
@@ -97,6 +98,6 @@ export async function joinCluster(opts: JoinOptions): Promise<void> {
     });
     opts.logger.info(`joined the cluster through ${opts.target}`);
   } catch (err) {
-    opts.logger.warn(`could not join the cluster through ${opts.target}: ${err instanceof Error ? err.message : String(err)}`);
+    opts.logger.warn(`could not join the cluster through ${opts.target}: ${messageOf(err)}`);
   }
 }

@@ -6,6 +6,7 @@ import { BitraftError } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
 import { parseAddress } from '../server/config.js';
 import { RespClient } from './resp-client.js';
+import { messageOf } from '../support/error-message.js';
 
 /** The internal command a leader streams a snapshot to a follower with (`BEGIN`, `CHUNK`, `END`). */
 export const INSTALL_COMMAND = 'RAFTINSTALL';
@@ -112,7 +113,7 @@ export class SnapshotSender {
       logger.info(`raft: sent the snapshot ${id} to ${m.to}`);
       return true;
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = messageOf(err);
       logger.warn(`raft: sending a snapshot to ${m.to} failed: ${message}`);
       if (s && /CRC/.test(message)) this.opts.suspect?.(s);
       return false;

@@ -3,6 +3,7 @@ import type { ConfState } from '../raft/types.js';
 import type { SnapshotStore, StoredSnapshot } from '../snapshot/index.js';
 import { BitraftError } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
+import { messageOf } from '../support/error-message.js';
 
 /** When snapshots are taken and how much log stays behind them. */
 export interface SnapshotPolicy {
@@ -168,7 +169,7 @@ export class Snapshotter {
         return s;
       } catch (err) {
         this.retryAt = this.now() + SNAPSHOT_RETRY_MS;
-        logger.warn(`raft: snapshot at index ${index} failed: ${err instanceof Error ? err.message : String(err)}`);
+        logger.warn(`raft: snapshot at index ${index} failed: ${messageOf(err)}`);
         throw err;
       }
     };

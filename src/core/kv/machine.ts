@@ -3,6 +3,7 @@ import { binaryString, errorReply } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
 import { unknownCommand, wrongArity } from './command-errors.js';
 import { arityOk, KV_COMMANDS, type KvCommand, type KvLimits } from './commands.js';
+import { messageOf } from '../support/error-message.js';
 
 /**
  * The key/value state machine over a Bitcask store. Writes are applied in log order
@@ -45,7 +46,7 @@ export class KvMachine {
     try {
       return cmd!.exec(this.store, args);
     } catch (err) {
-      return errorReply(binaryString(`ERR ${err instanceof Error ? err.message : String(err)}`).replace(/[\r\n]/g, ' '));
+      return errorReply(binaryString(`ERR ${messageOf(err)}`).replace(/[\r\n]/g, ' '));
     }
   }
 

@@ -3,6 +3,7 @@ import { silentLogger, type Logger } from '../support/logger.js';
 import type { RaftNode } from './node.js';
 import type { LogStorage } from './storage.js';
 import type { ConfChange, ConfState, DropReason, Entry, HardState, Message, NodeId, Ready, SnapshotMeta, SoftState } from './types.js';
+import { messageOf } from '../support/error-message.js';
 
 /** The core as the driver uses it (a `RaftNode`; tests may script one). */
 export type RaftCore = Pick<
@@ -283,7 +284,7 @@ export class RaftDriver<R> {
             this.handling = false;
             this.runRestTasks();
             // The log may not hold what the core believes: continuing could break Raft's guarantees.
-            this.logger.warn(`raft: stopping after a failed write: ${err instanceof Error ? err.message : String(err)}`);
+            this.logger.warn(`raft: stopping after a failed write: ${messageOf(err)}`);
             this.stopped = true;
             this.ticker.stop();
             this.rejectAll(new BitraftError('CLOSED', 'the node stopped after a failed write', { cause: err }));

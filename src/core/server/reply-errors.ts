@@ -1,6 +1,7 @@
 import { BitraftError, type ErrorCode } from '../support/errors.js';
 import { binaryString, errorReply } from '../resp/index.js';
 import type { ErrorReply } from '../resp/types.js';
+import { messageOf } from '../support/error-message.js';
 
 const PREFIX: Partial<Record<ErrorCode, string>> = {
   BUSY: 'BUSY',
@@ -13,7 +14,7 @@ const PREFIX: Partial<Record<ErrorCode, string>> = {
  * error without its stack. Line breaks become spaces.
  */
 export function replyForError(err: unknown): ErrorReply {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = messageOf(err);
   const prefix = err instanceof BitraftError ? (PREFIX[err.code] ?? 'ERR') : 'ERR internal error:';
   return errorReply(binaryString(`${prefix} ${message}`).replace(/[\r\n]+/g, ' '));
 }

@@ -6,6 +6,7 @@
  */
 import type { LogStorage } from '../storage.js';
 import type { Entry, EntryType, NodeId, Role } from '../types.js';
+import { messageOf } from '../../support/error-message.js';
 
 /** The properties checked; `checker` reports a view the checker could not read (an exception). */
 export type InvariantName =
@@ -140,7 +141,7 @@ export class InvariantChecker {
         this.checkAppliedPrefix(nodes)
       );
     } catch (err) {
-      return { invariant: 'checker', message: `could not check the cluster: ${err instanceof Error ? err.message : String(err)}` };
+      return { invariant: 'checker', message: `could not check the cluster: ${messageOf(err)}` };
     }
   }
 
