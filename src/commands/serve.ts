@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { describeError } from '../core/cli/index.js';
+import { describeError, secretOf } from '../core/cli/index.js';
 import { DEFAULT_CONFIG, formatAddress, parseAddress, startNode, streamLogger, type Durability, type ServerConfig } from '../core/server/index.js';
 
 /** `bitraft serve`: runs a node. */
@@ -13,6 +13,8 @@ Durability: "high" acknowledges a write only once its log entry is fsynced on a 
 
 Snapshots: the node snapshots its key/value state into <dir>/snapshots/<term>-<index>-<ms>/ (meta.json and a state.bin in the Go bitraft format) once --snapshot-entries entries or --snapshot-log-size bytes of log accumulated since the last one, and on RAFTSNAPSHOT; writes go on while it is written. The log is then compacted behind it, keeping --log-tail entries (RAFTSHRINKLOG compacts on demand). A follower too far behind — or a new node — receives the leader's newest snapshot in 1 MiB chunks (a broken transfer resumes) and replaces its store with it atomically.
 
+Security: --requirepass makes clients AUTH first. --cluster-secret is what nodes authenticate to each other with (RAFTAUTH); when set, only connections that sent it may send the internal Raft commands and membership changes (RAFTADDPEER, RAFTREMOVEPEER) — give it to "bitraft join/leave" too. Both can come from a file (--requirepass-file, --cluster-secret-file) or the environment, so they do not show in "ps". Protected mode (on by default): while no password is set, clients connecting from an address other than loopback are refused with -DENIED (nodes may still authenticate with the cluster secret). With --tls-cert and --tls-key the port serves TLS only, to clients and peers alike; the node connects to its peers over TLS, checking their certificates against --tls-ca and presenting its own; --tls-auth-clients yes makes clients present a certificate signed by --tls-ca.
+
 Consistency of reads: "high" (default) answers on the leader after confirming with a quorum that it still leads (linearizable; followers forward); "medium" answers on the leader from its lease, without a round trip; "low" answers on any node from its own state, possibly stale.`;
 
   static override examples = [
@@ -21,6 +23,7 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
     'BITRAFT_REQUIREPASS=secret <%= config.bin %> <%= command.id %> --durability medium',
     '<%= config.bin %> <%= command.id %> --dir d2 --bind 127.0.0.1:4921 --join 127.0.0.1:4920',
     '<%= config.bin %> <%= command.id %> --dir d3 --bind 0.0.0.0:4922 --advertise db3.example:4922 --join db1.example:4920 --redirect moved',
+    '<%= config.bin %> <%= command.id %> --bind 0.0.0.0:4920 --advertise db1.example:4920 --requirepass-file /etc/bitraft/password --cluster-secret-file /etc/bitraft/cluster-secret --tls-cert db1.crt --tls-key db1.key --tls-ca ca.crt',
   ];
 
   static override flags = {
@@ -28,6 +31,14 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
     bind: Flags.string({ char: 'b', summary: 'Address to listen on (host:port; port 0 picks a free one).', default: `${DEFAULT_CONFIG.host}:${DEFAULT_CONFIG.port}` }),
     durability: Flags.option({ options: ['low', 'medium', 'high'] as const, summary: 'When writes are fsynced before they are acknowledged.', default: 'high' })(),
     requirepass: Flags.string({ summary: 'Password clients must AUTH with.', env: 'BITRAFT_REQUIREPASS' }),
+    'requirepass-file': Flags.string({ summary: 'Read the password from this file (its text, without a trailing newline) instead.' }),
+    'cluster-secret': Flags.string({ summary: 'Secret the nodes authenticate to each other with (RAFTAUTH); when set, only they may send internal Raft commands and membership changes.', env: 'BITRAFT_CLUSTER_SECRET' }),
+    'cluster-secret-file': Flags.string({ summary: 'Read the cluster secret from this file instead.' }),
+    'protected-mode': Flags.option({ options: ['yes', 'no'] as const, summary: 'While no password is set, refuse clients that connect from other addresses than loopback.', default: 'yes' })(),
+    'tls-cert': Flags.string({ summary: 'Serve TLS (clients and peers) with this certificate chain, PEM.', dependsOn: ['tls-key'] }),
+    'tls-key': Flags.string({ summary: "The certificate's private key, PEM.", dependsOn: ['tls-cert'] }),
+    'tls-ca': Flags.string({ summary: "CA certificate(s), PEM, that peers' (and clients') certificates are checked against (default: the system's CAs).", dependsOn: ['tls-cert'] }),
+    'tls-auth-clients': Flags.option({ options: ['no', 'optional', 'yes'] as const, summary: 'Whether clients must present a certificate signed by --tls-ca: no, optional (checked if sent), yes.', default: 'no' })(),
     maxclients: Flags.integer({ summary: 'Most clients connected at once.', default: DEFAULT_CONFIG.maxclients, min: 1 }),
     'log-level': Flags.option({ options: ['debug', 'info', 'warn', 'error'] as const, summary: 'Least important events logged.', default: 'info' })(),
     'max-key-size': Flags.integer({ summary: 'Largest key accepted, in bytes.', default: DEFAULT_CONFIG.maxKeySize, min: 1 }),
@@ -59,7 +70,13 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
         host,
         port,
         durability: flags.durability as Durability,
-        requirepass: flags.requirepass,
+        requirepass: secretOf(flags.requirepass, '--requirepass-file', flags['requirepass-file']),
+        clusterSecret: secretOf(flags['cluster-secret'], '--cluster-secret-file', flags['cluster-secret-file']),
+        protectedMode: flags['protected-mode'] === 'yes',
+        tls:
+          flags['tls-cert'] === undefined || flags['tls-key'] === undefined
+            ? undefined
+            : { certFile: flags['tls-cert'], keyFile: flags['tls-key'], caFile: flags['tls-ca'], authClients: flags['tls-auth-clients'] },
         maxclients: flags.maxclients,
         logLevel: flags['log-level'],
         maxKeySize: flags['max-key-size'],
@@ -89,3 +106,4 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
     await running.stopped;
   }
 }
+

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { Command, Flags } from '@oclif/core';
-import { describeError, humanBytes, humanCount, renderTable, startProgress } from '../core/cli/index.js';
+import { connectionFlags, credentialsFromFlags, describeError, humanBytes, humanCount, renderTable, startProgress, type ConnectionFlagValues } from '../core/cli/index.js';
 import { requestSnapshot, type RemoteSnapshot } from '../core/cluster/index.js';
 import { snapshotDirectory } from '../core/snapshot/index.js';
 
@@ -28,13 +28,14 @@ A directory locked by a running node is refused: stop the node first, or pass --
     '<%= config.bin %> <%= command.id %> --dir data --out backup.bin',
     '<%= config.bin %> <%= command.id %> --dir data --out - | <%= config.bin %> parse-snapshot - | redis-cli -p 6379 --pipe',
     '<%= config.bin %> <%= command.id %> --dir data --out backup.bin --force-read --json',
+    '<%= config.bin %> <%= command.id %> --host db1:4920 --tls-ca ca.crt',
   ];
 
   static override enableJsonFlag = true;
 
   static override flags = {
     host: Flags.string({ summary: 'Online: the running node (host:port) that takes the snapshot.', exclusive: ['out', 'force-read'] }),
-    password: Flags.string({ char: 'p', summary: "The node's password (--requirepass), with --host.", env: 'BITRAFT_REQUIREPASS', dependsOn: ['host'] }),
+    ...connectionFlags,
     timeout: Flags.integer({ summary: 'With --host: give up after this many milliseconds.', default: 600_000, min: 1 }),
     dir: Flags.string({ char: 'd', summary: 'Offline: data directory of the node.', default: 'data' }),
     out: Flags.string({ char: 'o', summary: 'Offline: where to write the state.bin ("-": standard output).' }),
@@ -43,7 +44,7 @@ A directory locked by a running node is refused: stop the node first, or pass --
 
   async run(): Promise<SnapshotReport | RemoteSnapshot> {
     const { flags } = await this.parse(Snapshot);
-    if (flags.host !== undefined) return this.online(flags.host, flags.password, flags.timeout);
+    if (flags.host !== undefined) return this.online(flags.host, flags, flags.timeout);
     if (flags.out === undefined) this.error('give --host to snapshot a running node, or --out (with --dir) to write a state.bin of a data directory', { exit: 2 });
     const toStdout = flags.out === '-';
     if (toStdout && this.jsonEnabled()) this.error('--json cannot be used with --out -: the snapshot goes to standard output', { exit: 2 });
@@ -82,11 +83,11 @@ A directory locked by a running node is refused: stop the node first, or pass --
     return report;
   }
 
-  private async online(host: string, password: string | undefined, timeoutMs: number): Promise<RemoteSnapshot> {
+  private async online(host: string, connection: ConnectionFlagValues, timeoutMs: number): Promise<RemoteSnapshot> {
     const progress = startProgress(`${host} is taking a snapshot`, !this.jsonEnabled());
     let snap: RemoteSnapshot;
     try {
-      snap = await requestSnapshot({ target: host, password, timeoutMs });
+      snap = await requestSnapshot({ target: host, credentials: credentialsFromFlags(connection), timeoutMs });
     } catch (err) {
       progress.fail(`snapshot on ${host} failed`);
       const { message, exit } = describeError(err);

@@ -17,7 +17,7 @@ const FAST = ['--heartbeat-interval', '20', '--election-timeout', '200', '--requ
 
 /** RAFTPEERS of the node at `port`: [address, suffrage] pairs. */
 async function members(port: number): Promise<string[][]> {
-  const client = new RespClient({ host: '127.0.0.1', port, password: PASSWORD });
+  const client = new RespClient({ host: '127.0.0.1', port, credentials: { password: PASSWORD } });
   try {
     const reply: Reply = await client.call(['RAFTPEERS'], 5000);
     if (reply.type !== 'array') throw new Error(`RAFTPEERS answered ${JSON.stringify(reply)}`);

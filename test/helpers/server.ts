@@ -58,7 +58,7 @@ function onPath(tool: string): boolean {
 export function requireTools(...tools: string[]): void {
   const missing = tools.filter((tool) => !onPath(tool));
   if (missing.length > 0) {
-    throw new Error(`${missing.join(', ')} not found on PATH: the integration tests need redis-server, redis-cli and redis-benchmark; run \`npm run setup:test-tools\``);
+    throw new Error(`${missing.join(', ')} not found on PATH: the integration tests need redis-server, redis-cli, redis-benchmark and openssl; run \`npm run setup:test-tools\``);
   }
 }
 

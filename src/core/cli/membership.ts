@@ -1,5 +1,6 @@
 import { Args, Command, Flags } from '@oclif/core';
 import { requestMembershipChange } from '../cluster/index.js';
+import { connectionFlags, credentialsFromFlags, type ConnectionFlagValues } from './connection-flags.js';
 import { describeError } from './errors.js';
 
 /** What `bitraft join` and `bitraft leave` print with --json. */
@@ -17,7 +18,7 @@ export const membershipArgs = {
 /** Flags shared by `join` and `leave`. */
 export const membershipFlags = {
   addr: Flags.string({ char: 'a', required: true, summary: 'The node to add or remove: its advertised address (host:port).' }),
-  password: Flags.string({ char: 'p', summary: 'The cluster\'s password (--requirepass of its nodes).', env: 'BITRAFT_REQUIREPASS' }),
+  ...connectionFlags,
   timeout: Flags.integer({ summary: 'Give up after this many milliseconds.', default: 60_000, min: 1 }),
 };
 
@@ -30,7 +31,7 @@ export async function runMembershipChange(
   cmd: Command & { jsonEnabled(): boolean },
   command: 'RAFTADDPEER' | 'RAFTREMOVEPEER',
   target: string,
-  flags: { addr: string; password?: string; timeout: number },
+  flags: ConnectionFlagValues & { addr: string; timeout: number },
 ): Promise<MembershipResult> {
   const change = command === 'RAFTADDPEER' ? 'added' : 'removed';
   try {
@@ -38,7 +39,7 @@ export async function runMembershipChange(
       target,
       command,
       addr: flags.addr,
-      password: flags.password,
+      credentials: credentialsFromFlags(flags),
       timeoutMs: flags.timeout,
       logger: { info: (m) => cmd.logToStderr(m), warn: (m) => cmd.logToStderr(m) },
     });

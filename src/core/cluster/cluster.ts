@@ -18,6 +18,7 @@ import { KvStateMachine } from './kv-state-machine.js';
 import { SnapshotSender, type InstallClient } from './snapshot-sender.js';
 import { Snapshotter, type SnapshotPolicy } from './snapshotter.js';
 import { messageOf } from '../support/error-message.js';
+import type { NodeCredentials } from './credentials.js';
 
 /** The Raft directory inside a node's data directory. */
 export const RAFT_DIR = 'raft';
@@ -60,8 +61,8 @@ export interface ClusterOptions {
   checkpointMs?: number;
   /** Snapshot and compaction settings (default `DEFAULT_SNAPSHOT_SETTINGS`). */
   snapshots?: SnapshotSettings;
-  /** AUTH password of the cluster's nodes, for the connections that stream snapshots. */
-  password?: string;
+  /** How to reach the other nodes, for the connections that stream snapshots. */
+  credentials?: NodeCredentials;
   /** Opens the connection a snapshot is streamed to a follower over (default: a `RespClient` to its address). */
   installClient?: (to: NodeId) => InstallClient;
   rng?: Rng;
@@ -183,7 +184,7 @@ export class Cluster {
       send: (m) => opts.transport.send([m]),
       report: (to, ok) => this.driver.reportSnapshot(to, ok),
       suspect: (s) => void this.dropIfCorrupt(s),
-      password: opts.password,
+      credentials: opts.credentials,
       connect: opts.installClient,
       logger: opts.logger,
     });

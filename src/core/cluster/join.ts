@@ -4,6 +4,7 @@ import { BitraftError } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
 import { RespClient } from './resp-client.js';
 import { messageOf } from '../support/error-message.js';
+import type { NodeCredentials } from './credentials.js';
 
 /** Settings of `requestMembershipChange`. */
 export interface MembershipRequest {
@@ -12,7 +13,8 @@ export interface MembershipRequest {
   command: 'RAFTADDPEER' | 'RAFTREMOVEPEER';
   /** The node to add or remove (`host:port`). */
   addr: string;
-  password?: string;
+  /** How to authenticate to the nodes (and TLS). */
+  credentials?: NodeCredentials;
   logger: Logger;
   /** Give up after this long (a `TIMEOUT` error). */
   timeoutMs: number;
@@ -21,7 +23,7 @@ export interface MembershipRequest {
 }
 
 /** Errors that retrying cannot fix: wrong password, bad address, not a bitraft node, a change that cannot apply. */
-const FINAL = /(?:^|AUTH refused: )(WRONGPASS|NOAUTH|ERR invalid|ERR unknown command|ERR wrong number|ERR dropped: invalid-conf|ERR .+ is not a (member|voter) of the cluster)/;
+const FINAL = /(?:^|AUTH refused: )(WRONGPASS|NOAUTH|NOPERM|ERR invalid|ERR unknown command|ERR wrong number|ERR dropped: invalid-conf|ERR .+ is not a (member|voter) of the cluster)/;
 
 /**
  * Sends `RAFTADDPEER addr` or `RAFTREMOVEPEER addr` to the cluster until it is committed:
@@ -40,7 +42,7 @@ export async function requestMembershipChange(req: MembershipRequest): Promise<v
   for (;;) {
     if (cancelled) throw new BitraftError('CLOSED', 'cancelled');
     const { host, port } = parseAddress(target);
-    const client = new RespClient({ host, port, password: req.password, logger: req.logger, name: `cluster node ${target}` });
+    const client = new RespClient({ host, port, credentials: req.credentials, logger: req.logger, name: `cluster node ${target}` });
     let reply: Reply | undefined;
     let problem: string;
     try {
@@ -74,7 +76,8 @@ export interface JoinOptions {
   target: string;
   /** This node's advertised address. */
   self: string;
-  password?: string;
+  /** How to authenticate to the nodes (and TLS). */
+  credentials?: NodeCredentials;
   logger: Logger;
   /** Resolves when the node stops (the attempts end). */
   stopped: Promise<void>;
@@ -91,7 +94,7 @@ export async function joinCluster(opts: JoinOptions): Promise<void> {
       target: opts.target,
       command: 'RAFTADDPEER',
       addr: opts.self,
-      password: opts.password,
+      credentials: opts.credentials,
       logger: opts.logger,
       timeoutMs: Number.POSITIVE_INFINITY,
       cancelled: opts.stopped,

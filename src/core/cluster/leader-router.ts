@@ -5,6 +5,7 @@ import { parseAddress, type RedirectMode } from '../server/config.js';
 import { replyForError } from '../server/reply-errors.js';
 import type { Logger } from '../support/logger.js';
 import { RespClient, UnavailableError } from './resp-client.js';
+import type { NodeCredentials } from './credentials.js';
 
 /** The internal command a follower wraps forwarded commands in. */
 export const FORWARD_COMMAND = 'RAFTFWD';
@@ -29,8 +30,8 @@ export interface LeaderView {
 export interface LeaderRouterOptions {
   cluster: LeaderView;
   mode: RedirectMode;
-  /** Sent with AUTH to the leader when the cluster requires a password. */
-  password?: string;
+  /** How to authenticate to the leader (and TLS). */
+  credentials?: NodeCredentials;
   /** How long a forwarded command may take. */
   timeoutMs: number;
   /** How long to wait for a leader to be elected before answering `LEADER_NOT_KNOWN`. */
@@ -110,7 +111,7 @@ export class LeaderRouter {
     let c = this.clients.get(leader);
     if (!c) {
       const { host, port } = parseAddress(leader);
-      c = new RespClient({ host, port, password: this.opts.password, logger: this.opts.logger, name: `leader ${leader}` });
+      c = new RespClient({ host, port, credentials: this.opts.credentials, logger: this.opts.logger, name: `leader ${leader}` });
       this.clients.set(leader, c);
     }
     return c;

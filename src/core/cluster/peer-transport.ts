@@ -4,14 +4,15 @@ import type { Message, NodeId } from '../raft/types.js';
 import { parseAddress } from '../server/config.js';
 import type { Logger } from '../support/logger.js';
 import { RespClient } from './resp-client.js';
+import type { NodeCredentials } from './credentials.js';
 
 /** The internal command carrying a batch of Raft messages to a peer. */
 export const RAFT_MESSAGE_COMMAND = 'RAFTMSG';
 
 /** Settings of a `PeerTransport`. */
 export interface PeerTransportOptions {
-  /** AUTH password of the cluster's nodes (`--requirepass`), if any. */
-  password?: string;
+  /** How to authenticate to the peers (and TLS). */
+  credentials?: NodeCredentials;
   logger: Logger;
 }
 
@@ -59,7 +60,7 @@ export class PeerTransport implements Transport {
     if (!p && !this.unreachable.has(id)) {
       try {
         const addr = parseAddress(id);
-        p = new RespClient({ host: addr.host, port: addr.port, password: this.opts.password, logger: this.opts.logger, name: `peer ${id}` });
+        p = new RespClient({ host: addr.host, port: addr.port, credentials: this.opts.credentials, logger: this.opts.logger, name: `peer ${id}` });
       } catch {
         this.opts.logger.warn(`raft: cannot reach peer ${JSON.stringify(id)}: not a host:port address`);
         this.unreachable.add(id);

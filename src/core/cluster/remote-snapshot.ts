@@ -5,6 +5,7 @@ import type { StoredSnapshot } from '../snapshot/index.js';
 import { parseAddress } from '../server/config.js';
 import { BitraftError } from '../support/errors.js';
 import { RespClient } from './resp-client.js';
+import type { NodeCredentials } from './credentials.js';
 
 /** A snapshot a running node took, as `RAFTSNAPSHOT` reports it. */
 export interface RemoteSnapshot {
@@ -25,7 +26,8 @@ export interface RemoteSnapshot {
 export interface SnapshotRequest {
   /** The node (`host:port`). */
   target: string;
-  password?: string;
+  /** How to authenticate to the node (and TLS). */
+  credentials?: NodeCredentials;
   /** Give up after this long (a `TIMEOUT` error). */
   timeoutMs: number;
 }
@@ -38,7 +40,7 @@ export interface SnapshotRequest {
  */
 export async function requestSnapshot(req: SnapshotRequest): Promise<RemoteSnapshot> {
   const { host, port } = parseAddress(req.target);
-  const client = new RespClient({ host, port, password: req.password, name: `node ${req.target}` });
+  const client = new RespClient({ host, port, credentials: req.credentials, name: `node ${req.target}` });
   let reply: Reply;
   try {
     reply = await client.call(['RAFTSNAPSHOT'], req.timeoutMs);

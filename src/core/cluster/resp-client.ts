@@ -1,9 +1,11 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { ReplyParser, encodeCommand, type ProtocolError } from '../resp/index.js';
 import type { Reply } from '../resp/types.js';
 import { systemClock, type Clock } from '../support/clock.js';
 import { BitraftError } from '../support/errors.js';
 import { silentLogger, type Logger } from '../support/logger.js';
+import { handshakeOf, type NodeCredentials } from './credentials.js';
 
 /** Where a RespClient connects and how it behaves; every field but host and port has a default. */
 export interface RespClientOptions {
@@ -12,12 +14,15 @@ export interface RespClientOptions {
   /** 1–65535; anything else makes the constructor throw INVALID_ARGUMENT. */
   port: number;
   /**
-   * When set, `AUTH <password>` is sent first on every new connection and other commands
-   * wait until it succeeds. An error reply to it is logged (warn), the connection is
-   * closed, and the client backs off like after any failed connection attempt.
+   * How to authenticate and whether to use TLS. With a password or cluster secret, its
+   * handshake (`handshakeOf`: `AUTH` or `RAFTAUTH`) is sent first on every new connection
+   * and other commands wait until it succeeds. An error reply to it is logged (warn), the
+   * connection is closed, and the client backs off like after any failed connection
+   * attempt. With `tls`, connections are TLS, the server's certificate checked as
+   * `tls.connect` does with those options (a failed check is a failed connection).
    */
-  password?: string;
-  /** How long establishing a connection (TCP connect plus AUTH) may take. Default 2000. */
+  credentials?: NodeCredentials;
+  /** How long establishing a connection (TCP connect, TLS handshake, authentication) may take. Default 2000. */
   connectTimeoutMs?: number;
   /** How long a reply may take when `call` is given no timeout, and for every `send`. Default 10000. */
   replyTimeoutMs?: number;
@@ -105,7 +110,8 @@ export class UnavailableError extends BitraftError {
 export class RespClient {
   private readonly host: string;
   private readonly port: number;
-  private readonly password: string | undefined;
+  private readonly handshake: readonly string[] | undefined;
+  private readonly tls: tls.ConnectionOptions | undefined;
   private readonly connectTimeoutMs: number;
   private readonly replyTimeoutMs: number;
   private readonly minBackoffMs: number;
@@ -141,7 +147,8 @@ export class RespClient {
     }
     this.host = opts.host;
     this.port = opts.port;
-    this.password = opts.password;
+    this.handshake = handshakeOf(opts.credentials);
+    this.tls = opts.credentials?.tls;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
     this.replyTimeoutMs = opts.replyTimeoutMs ?? 10_000;
     this.minBackoffMs = opts.minBackoffMs ?? 50;
@@ -216,7 +223,7 @@ export class RespClient {
   }
 
   private connect(): Conn {
-    const socket = net.connect({ host: this.host, port: this.port });
+    const socket = this.tls ? tls.connect({ ...this.tls, host: this.host, port: this.port }) : net.connect({ host: this.host, port: this.port });
     socket.setNoDelay(true);
     const conn: Conn = { socket, parser: new ReplyParser(), ready: false, flushScheduled: false, error: undefined, connectTimer: undefined };
     this.conn = conn;
@@ -227,18 +234,18 @@ export class RespClient {
       conn.error = err.message;
     });
     socket.on('close', () => this.drop(conn, conn.error ?? 'connection closed'));
-    if (this.password === undefined) {
-      socket.once('connect', () => this.markReady(conn));
+    if (this.handshake === undefined) {
+      socket.once(this.tls ? 'secureConnect' : 'connect', () => this.markReady(conn));
     } else {
       // The socket buffers this until connected; other commands wait in the outbox.
-      socket.write(encodeCommand(['AUTH', this.password]));
+      socket.write(encodeCommand(this.handshake));
       this.fifo.push({ deadline: Infinity, waiter: { resolve: (reply) => this.onAuthReply(conn, reply), reject: ignore } });
     }
     return conn;
   }
 
   private onAuthReply(conn: Conn, reply: Reply): void {
-    if (reply.type === 'error') this.drop(conn, `AUTH refused: ${reply.text}`);
+    if (reply.type === 'error') this.drop(conn, `${this.handshake![0]} refused: ${reply.text}`);
     else this.markReady(conn);
   }
 

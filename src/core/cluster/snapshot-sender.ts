@@ -7,6 +7,7 @@ import type { Logger } from '../support/logger.js';
 import { parseAddress } from '../server/config.js';
 import { RespClient } from './resp-client.js';
 import { messageOf } from '../support/error-message.js';
+import type { NodeCredentials } from './credentials.js';
 
 /** The internal command a leader streams a snapshot to a follower with (`BEGIN`, `CHUNK`, `END`). */
 export const INSTALL_COMMAND = 'RAFTINSTALL';
@@ -18,9 +19,9 @@ export const INSTALL_CHUNK_BYTES = 1 << 20;
 export type InstallClient = Pick<RespClient, 'call' | 'close'>;
 
 /** Opens a `RespClient` to the node `to` (its id is its address). */
-export function respInstallClient(to: NodeId, password: string | undefined, logger: Logger, replyTimeoutMs: number): InstallClient {
+export function respInstallClient(to: NodeId, credentials: NodeCredentials | undefined, logger: Logger, replyTimeoutMs: number): InstallClient {
   const addr = parseAddress(to);
-  return new RespClient({ host: addr.host, port: addr.port, password, logger, name: `snapshot to ${to}`, replyTimeoutMs });
+  return new RespClient({ host: addr.host, port: addr.port, credentials, logger, name: `snapshot to ${to}`, replyTimeoutMs });
 }
 
 /** What a `SnapshotSender` needs. */
@@ -35,7 +36,8 @@ export interface SnapshotSenderOptions {
   suspect?: (s: StoredSnapshot) => void;
   /** Opens the connection a stream to `to` goes over (default: `respInstallClient`). */
   connect?: (to: NodeId) => InstallClient;
-  password?: string;
+  /** How to authenticate to the followers (and TLS). */
+  credentials?: NodeCredentials;
   logger: Logger;
   /** Bytes per chunk (default `INSTALL_CHUNK_BYTES`). */
   chunkBytes?: number;
@@ -95,7 +97,7 @@ export class SnapshotSender {
       s = await this.opts.newest();
       // Opened first: pruning the snapshot meanwhile cannot take the bytes away.
       file = await fs.open(s.statePath, 'r');
-      client = this.opts.connect ? this.opts.connect(m.to) : respInstallClient(m.to, this.opts.password, logger, this.opts.replyTimeoutMs ?? 30_000);
+      client = this.opts.connect ? this.opts.connect(m.to) : respInstallClient(m.to, this.opts.credentials, logger, this.opts.replyTimeoutMs ?? 30_000);
       this.streams.set(m.to, client);
       if (this.closed) client.close();
       const { id, size } = s.meta;

@@ -8,5 +8,7 @@ export interface AdminCommand {
   arity: number;
   /** Allowed before AUTH when a password is required. */
   noauth?: boolean;
+  /** For cluster members only: needs `RAFTAUTH` when the node has a cluster secret. */
+  peer?: boolean;
   exec: (ctx: ServerContext, session: Session, args: readonly Buffer[]) => Reply | Promise<Reply>;
 }

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import os from 'node:os';
 import { globMatch, KV_COMMANDS, parseInteger, unknownSubcommand } from '../kv/index.js';
 import { arrayReply, bulkReply, errorReply, intReply, NULL_BULK, OK, simpleReply } from '../resp/index.js';
@@ -35,10 +35,24 @@ function auth(ctx: ServerContext, session: Session, args: readonly Buffer[]): Re
   return OK;
 }
 
-/** Compares a given password with the configured one (UTF-8 bytes) in constant time. */
+/**
+ * `RAFTAUTH <secret>`: with the node's cluster secret, authenticates the connection as a
+ * cluster member (also past the password and protected mode).
+ */
+function raftAuth(ctx: ServerContext, session: Session, args: readonly Buffer[]): Reply {
+  const secret = ctx.config.clusterSecret;
+  if (secret === undefined) return errorReply('ERR RAFTAUTH called, but this node has no cluster secret (--cluster-secret)');
+  if (!samePassword(args[1]!, secret)) return errorReply('WRONGPASS invalid cluster secret');
+  session.authenticated = true;
+  session.peer = true;
+  session.protectedOnly = false;
+  return OK;
+}
+
+/** Compares a given password with the configured one (UTF-8 bytes) in constant time, its length included (digests are compared). */
 function samePassword(given: Buffer, expected: string): boolean {
-  const want = Buffer.from(expected, 'utf8');
-  return given.length === want.length && timingSafeEqual(given, want);
+  const digest = (b: Buffer | string): Buffer => createHash('sha256').update(b).digest();
+  return timingSafeEqual(digest(given), digest(expected));
 }
 
 /** Redis's rule for client names: printable ASCII without spaces. */
@@ -143,6 +157,7 @@ function config(ctx: ServerContext, _session: Session, args: readonly Buffer[]):
       ['appendfsync', { high: 'always', medium: 'everysec', low: 'no' }[c.durability]],
       ['save', ''],
       ['proto-max-bulk-len', String(c.maxValueSize)],
+      ['protected-mode', c.protectedMode ? 'yes' : 'no'],
     ];
     const out: Reply[] = [];
     const seen = new Set<string>();
@@ -249,6 +264,7 @@ const table: AdminCommand[] = [
     },
   },
   { name: 'auth', arity: -2, noauth: true, exec: auth },
+  { name: 'raftauth', arity: 2, noauth: true, exec: raftAuth },
   { name: 'hello', arity: -1, noauth: true, exec: hello },
   {
     name: 'select',

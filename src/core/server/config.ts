@@ -1,4 +1,5 @@
 import { BitraftError } from '../support/errors.js';
+import type { TlsFiles } from './tls.js';
 
 /** How a write is made durable before it is acknowledged. */
 export type Durability = 'low' | 'medium' | 'high';
@@ -30,6 +31,21 @@ export interface ServerConfig {
   durability: Durability;
   /** When set, clients must AUTH with it first. */
   requirepass?: string;
+  /**
+   * When set, only connections that sent `RAFTAUTH <secret>` may send the internal Raft
+   * commands (RAFTMSG, RAFTFWD, RAFTINSTALL) and membership changes (RAFTADDPEER,
+   * RAFTREMOVEPEER); nodes authenticate to each other with it. Without it, any client
+   * allowed in (by the password, if any) may.
+   */
+  clusterSecret?: string;
+  /**
+   * Redis's protected mode: while no password is set, clients connecting from addresses
+   * other than loopback get `-DENIED …` and are disconnected (with a cluster secret,
+   * they may still authenticate as a peer with RAFTAUTH).
+   */
+  protectedMode: boolean;
+  /** TLS for clients and peers (certificate files); undefined: plain TCP. */
+  tls?: TlsFiles;
   maxclients: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   maxKeySize: number;
@@ -67,6 +83,7 @@ export const DEFAULT_CONFIG: Omit<ServerConfig, 'dir'> = {
   host: '127.0.0.1',
   port: 4920,
   durability: 'high',
+  protectedMode: true,
   maxclients: 10_000,
   logLevel: 'info',
   maxKeySize: 1 << 20,

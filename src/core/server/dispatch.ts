@@ -2,7 +2,7 @@ import { arityOk, KV_COMMANDS, unknownCommand, wrongArity } from '../kv/index.js
 import type { Reply } from '../resp/types.js';
 import { ADMIN_COMMANDS } from './admin-commands.js';
 import type { ServerContext } from './context.js';
-import { LOADING, NOAUTH, replyForError } from './reply-errors.js';
+import { DENIED, LOADING, NOAUTH, NOPERM_PEER, replyForError } from './reply-errors.js';
 import type { Session } from './session.js';
 
 /** Commands answered while the node is loading. */
@@ -21,7 +21,12 @@ export function dispatch(ctx: ServerContext, session: Session, args: readonly Bu
   session.lastCommand = name;
   try {
     const admin = ADMIN_COMMANDS.get(name);
+    if (session.protectedOnly && name !== 'raftauth') {
+      session.closeAfterReplies = true;
+      return DENIED;
+    }
     if (!session.authenticated && !admin?.noauth) return NOAUTH;
+    if ((admin?.peer || name === 'raftfwd') && ctx.config.clusterSecret !== undefined && !session.peer) return NOPERM_PEER;
     if (ctx.loading?.() && !ANSWERED_WHILE_LOADING.has(name)) return LOADING;
     if (name === 'raftfwd') {
       // Another node forwarding its clients' commands: run them here, never forward again.

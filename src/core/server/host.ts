@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { Bitcask } from '../bitcask/index.js';
 import { Cluster } from '../cluster/cluster.js';
+import type { NodeCredentials } from '../cluster/credentials.js';
 import { joinCluster } from '../cluster/join.js';
 import { LeaderRouter } from '../cluster/leader-router.js';
 import { PeerTransport } from '../cluster/peer-transport.js';
@@ -9,7 +10,8 @@ import { KvMachine } from '../kv/index.js';
 import { formatAddress, type ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import type { LevelLogger } from './log.js';
-import { RespServer } from './server.js';
+import { isLoopback, RespServer } from './server.js';
+import { loadNodeTls } from './tls.js';
 import { BitraftError } from '../support/errors.js';
 
 /** A running node. */
@@ -46,6 +48,9 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   if (config.electionMs < 2 * config.heartbeatMs) {
     throw new BitraftError('INVALID_ARGUMENT', 'the election timeout must be at least twice the heartbeat interval');
   }
+  const nodeTls = config.tls ? loadNodeTls(config.tls) : undefined;
+  // How this node reaches its peers: the cluster secret (or the password), over TLS when it serves TLS.
+  const credentials: NodeCredentials = { password: config.requirepass, clusterSecret: config.clusterSecret, tls: nodeTls?.client };
   // The Raft log holds every write durably; the store is fsynced by the applied-index checkpoint.
   const store = await Bitcask.open(config.dir, {
     sync: 'none',
@@ -57,7 +62,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   });
   logger.info(`opened ${config.dir}: ${store.size} keys`);
   const machine = new KvMachine(store);
-  const transport = new PeerTransport({ password: config.requirepass, logger });
+  const transport = new PeerTransport({ credentials, logger });
   let stopping: Promise<void> | undefined;
   let markStopped!: () => void;
   const stopped = new Promise<void>((resolve) => {
@@ -86,7 +91,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     // Listening starts before the cluster opens (its id is the bound address), which may take a while.
     loading: () => late.proposer === undefined,
   };
-  const server = new RespServer(ctx);
+  const server = new RespServer(ctx, nodeTls?.server);
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info(`shutting down: ${reason}`);
@@ -122,13 +127,13 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       logger,
       join: config.join !== undefined,
       snapshots: { entries: config.snapshotEntries, logBytes: config.snapshotLogBytes, retain: config.snapshotRetain, tail: config.logTail },
-      password: config.requirepass,
+      credentials,
     });
     late.cluster = cluster;
     late.router = new LeaderRouter({
       cluster,
       mode: config.redirect,
-      password: config.requirepass,
+      credentials,
       timeoutMs: config.requestTimeoutMs,
       leaderWaitMs: config.electionMs * 2,
       logger,
@@ -141,10 +146,16 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   }
   const cluster = late.cluster;
   cluster.start();
-  logger.info(`listening on ${config.host}:${port} as ${cluster.id} (durability ${config.durability}, consistency ${config.consistency})`);
+  logger.info(`listening on ${config.host}:${port}${nodeTls ? ' (TLS)' : ''} as ${cluster.id} (durability ${config.durability}, consistency ${config.consistency})`);
+  if (config.protectedMode && config.requirepass === undefined && !isLoopback(config.host)) {
+    logger.warn(
+      `protected mode: no password is set, so clients from addresses other than loopback are refused${config.clusterSecret === undefined ? ' (peers too: set --cluster-secret)' : ''}; ` +
+        'set --requirepass, or --protected-mode no on a trusted network',
+    );
+  }
   if (config.join !== undefined) {
     if (cluster.hadState) logger.info(`--join ${config.join} ignored: this node already has cluster state`);
-    else void joinCluster({ target: config.join, self: cluster.id, password: config.requirepass, logger, stopped });
+    else void joinCluster({ target: config.join, self: cluster.id, credentials, logger, stopped });
   }
   return { port, id: cluster.id, stop, stopped };
 }

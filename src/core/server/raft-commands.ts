@@ -104,8 +104,8 @@ export const RAFT_COMMANDS: AdminCommand[] = [
   { name: 'raftstate', arity: 1, exec: (ctx) => simpleReply(ctx.cluster.roleName) },
   { name: 'raftstats', arity: 1, exec: stats },
   { name: 'raftpeers', arity: 1, exec: peers },
-  { name: 'raftaddpeer', arity: 2, exec: (ctx, s, a) => membership(ctx, s, a, (addr) => ctx.cluster.addPeer(addr, CATCH_UP_MS)) },
-  { name: 'raftremovepeer', arity: 2, exec: (ctx, s, a) => membership(ctx, s, a, (addr) => ctx.cluster.removePeer(addr)) },
+  { name: 'raftaddpeer', arity: 2, peer: true, exec: (ctx, s, a) => membership(ctx, s, a, (addr) => ctx.cluster.addPeer(addr, CATCH_UP_MS)) },
+  { name: 'raftremovepeer', arity: 2, peer: true, exec: (ctx, s, a) => membership(ctx, s, a, (addr) => ctx.cluster.removePeer(addr)) },
   {
     name: 'rafttransfer',
     arity: -1,
@@ -121,6 +121,7 @@ export const RAFT_COMMANDS: AdminCommand[] = [
   },
   {
     name: 'raftmsg',
+    peer: true,
     arity: 2,
     exec: (ctx, _s, a) => {
       try {

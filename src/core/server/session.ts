@@ -7,6 +7,13 @@ export interface Session {
   libName?: string;
   libVer?: string;
   authenticated: boolean;
+  /** Sent `RAFTAUTH` with the cluster secret: may send internal Raft commands and membership changes. */
+  peer: boolean;
+  /**
+   * Connected from a non-loopback address to a node in protected mode with no password:
+   * nothing but `RAFTAUTH` is answered (anything else gets `-DENIED …` and the connection closes).
+   */
+  protectedOnly: boolean;
   /** Set by QUIT (or a protocol error): close once the pending replies are written. */
   closeAfterReplies: boolean;
   /** Commands of this connection so far. */
@@ -24,7 +31,7 @@ export interface Session {
   pendingWrite?: Promise<unknown>;
 }
 
-/** A fresh session; `authenticated` when no password is required. */
-export function newSession(id: number, addr: string, now: number, passwordRequired: boolean): Session {
-  return { id, addr, createdAt: now, authenticated: !passwordRequired, closeAfterReplies: false, commands: 0, lastCommand: 'NULL', forwarded: false };
+/** A fresh session; `authenticated` when no password is required, `protectedOnly` as given. */
+export function newSession(id: number, addr: string, now: number, passwordRequired: boolean, protectedOnly = false): Session {
+  return { id, addr, createdAt: now, authenticated: !passwordRequired, peer: false, protectedOnly, closeAfterReplies: false, commands: 0, lastCommand: 'NULL', forwarded: false };
 }

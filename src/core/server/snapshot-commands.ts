@@ -33,5 +33,5 @@ export const SNAPSHOT_COMMANDS: AdminCommand[] = [
       return settle(async () => intReply(await ctx.cluster.shrinkLog(tail)));
     },
   },
-  { name: 'raftinstall', arity: -3, exec: (ctx, _s, a) => receiveInstall(ctx.cluster.incoming, a) },
+  { name: 'raftinstall', arity: -3, peer: true, exec: (ctx, _s, a) => receiveInstall(ctx.cluster.incoming, a) },
 ];

@@ -57,7 +57,7 @@ t.test('any reply but an error resolves', async (t) => {
 
 t.test('the password is sent with AUTH first', async (t) => {
   const node = await startNode(t, ok);
-  await request(node.addr, memoryLogger(), { password: 'pw' });
+  await request(node.addr, memoryLogger(), { credentials: { password: 'pw' } });
   t.strictSame(node.commands, [
     ['AUTH', 'pw'],
     ['RAFTADDPEER', SELF],
@@ -140,7 +140,7 @@ t.test('final refusals reject with INVALID_ARGUMENT at once', async (t) => {
 
 t.test('a password the cluster refuses is final too', async (t) => {
   const node = await startNode(t, (args) => (args[0]!.toUpperCase() === 'AUTH' ? '-WRONGPASS invalid username-password pair or user is disabled.\r\n' : '+OK\r\n'));
-  const err = await rejection(requestMembershipChange({ target: node.addr, command: 'RAFTADDPEER', addr: SELF, password: 'nope', logger: memoryLogger(), timeoutMs: 5000 }));
+  const err = await rejection(requestMembershipChange({ target: node.addr, command: 'RAFTADDPEER', addr: SELF, credentials: { password: 'nope' }, logger: memoryLogger(), timeoutMs: 5000 }));
   t.equal(err.code, 'INVALID_ARGUMENT');
   t.match(err.message, /AUTH refused: WRONGPASS/);
 });
@@ -224,7 +224,7 @@ t.test('joinCluster', async (t) => {
 
   t.test('passes the password', async (t) => {
     const node = await startNode(t, ok);
-    await joinCluster({ target: node.addr, self: SELF, password: 'pw', logger: memoryLogger(), stopped: new Promise(() => {}) });
+    await joinCluster({ target: node.addr, self: SELF, credentials: { password: 'pw' }, logger: memoryLogger(), stopped: new Promise(() => {}) });
     t.strictSame(node.commands[0], ['AUTH', 'pw']);
   });
 

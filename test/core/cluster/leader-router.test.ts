@@ -202,7 +202,7 @@ t.test('forwarding with a password sends AUTH first', async (t) => {
   const leader = await startLeader(t);
   const cluster = new FakeCluster();
   cluster.leader = leader.id;
-  const r = router(t, cluster, { password: 'pw' });
+  const r = router(t, cluster, { credentials: { password: 'pw' } });
   t.strictSame(await r.route(args('SET', 'k', 'v'), false, notCalled), { type: 'simple', value: 'OK' });
   t.strictSame(leader.commands, [args('AUTH', 'pw'), args(FORWARD_COMMAND, 'SET', 'k', 'v')]);
 });

@@ -61,7 +61,7 @@ async function startPeer(t: Teardown): Promise<FakePeer> {
 
 function transport(t: Teardown, password?: string): { transport: PeerTransport; logger: ReturnType<typeof memoryLogger> } {
   const logger = memoryLogger();
-  const tr = new PeerTransport({ logger, password });
+  const tr = new PeerTransport({ logger, credentials: { password } });
   t.teardown(() => tr.close());
   return { transport: tr, logger };
 }

@@ -30,7 +30,7 @@ t.test('the reply round-trips; anything else is a protocol error', async (t) => 
 
 t.test('requestSnapshot asks the node, with AUTH', async (t) => {
   const node = await startFakeNode(t, (args) => (args[0] === 'AUTH' ? '+OK\r\n' : new ReplyWriter().reply(snapshotReply(stored)).take().toString('latin1')));
-  t.same(await requestSnapshot({ target: node.addr, password: 'pw', timeoutMs: 2000 }), remote);
+  t.same(await requestSnapshot({ target: node.addr, credentials: { password: 'pw' }, timeoutMs: 2000 }), remote);
   t.same(node.commands, [['AUTH', 'pw'], ['RAFTSNAPSHOT']]);
   const refusing = await startFakeNode(t, () => '-ERR nothing was applied yet\r\n');
   await t.rejects(requestSnapshot({ target: refusing.addr, timeoutMs: 2000 }), { code: 'INVALID_ARGUMENT', message: `${refusing.addr} refused RAFTSNAPSHOT: ERR nothing was applied yet` });

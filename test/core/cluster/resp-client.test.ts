@@ -180,7 +180,7 @@ function authPeer(password: { value: string }): Respond {
 
 t.test('AUTH goes first on every connection when a password is set', async (t) => {
   const peer = await startPeer(t, authPeer({ value: 'pw' }));
-  const c = client(t, peer.port, { password: 'pw' });
+  const c = client(t, peer.port, { credentials: { password: 'pw' } });
   const first = c.call(['PING']);
   t.equal(c.connected, false, 'not ready before AUTH succeeds');
   t.same(await first, simple('PONG'));
@@ -193,7 +193,7 @@ t.test('a refused AUTH closes the connection, backs off, and is retried', async 
   const peer = await startPeer(t, authPeer(accepted));
   const clock = manualClock(0);
   const logger = memoryLogger();
-  const c = client(t, peer.port, { password: 'wrong', clock, logger, minBackoffMs: 30, name: 'peer A' });
+  const c = client(t, peer.port, { credentials: { password: 'wrong' }, clock, logger, minBackoffMs: 30, name: 'peer A' });
   const queued = c.call(['PING']);
   t.equal(c.send(['SET', 'k', 'v']), true, 'queued while connecting');
   await t.rejects(queued, { code: 'UNAVAILABLE', message: /^peer A: AUTH refused: WRONGPASS/ });
@@ -221,7 +221,7 @@ t.test('a refused AUTH closes the connection, backs off, and is retried', async 
 t.test('replies after a refused AUTH in the same chunk are ignored', async (t) => {
   const logger = memoryLogger();
   const peer = await startPeer(t, (args) => (args[0]!.toString() === 'AUTH' ? '-ERR nope\r\n+OK\r\n+OK\r\n' : '+OK\r\n'));
-  const c = client(t, peer.port, { password: 'x', logger });
+  const c = client(t, peer.port, { credentials: { password: 'x' }, logger });
   await t.rejects(c.call(['PING']), { code: 'UNAVAILABLE', message: /AUTH refused: ERR nope/ });
   t.equal(logger.lines.length, 1);
   t.notMatch(logger.lines[0], /unexpected/);
@@ -229,7 +229,7 @@ t.test('replies after a refused AUTH in the same chunk are ignored', async (t) =
 
 t.test('establishing a connection times out when AUTH is not answered', async (t) => {
   const peer = await startPeer(t, () => undefined);
-  const c = client(t, peer.port, { password: 'x', connectTimeoutMs: 30 });
+  const c = client(t, peer.port, { credentials: { password: 'x' }, connectTimeoutMs: 30 });
   await t.rejects(c.call(['PING']), { code: 'UNAVAILABLE', message: /connect timed out after 30 ms/ });
   t.equal(c.connected, false);
   await until(() => peer.closedConnections === 1);
@@ -449,7 +449,7 @@ t.test('close rejects everything outstanding and is final', async (t) => {
   idle.close();
   await t.rejects(idle.call(['PING']), { code: 'CLOSED' }, 'closing a client that never connected');
 
-  const racing = client(t, peer.port, { password: 'pw' });
+  const racing = client(t, peer.port, { credentials: { password: 'pw' } });
   const early = racing.call(['PING']);
   racing.close();
   await t.rejects(early, { code: 'CLOSED' }, 'closing while connecting');

@@ -17,30 +17,31 @@ const helloMap = (id: number): Plain => ['server', 'redis', 'version', REDIS_COM
 
 t.test('the admin table', async (t) => {
   t.strictSame(
-    [...ADMIN_COMMANDS.values()].map((c) => [c.name, c.arity, c.noauth ?? false]),
+    [...ADMIN_COMMANDS.values()].map((c) => [c.name, c.arity, c.noauth ?? false, c.peer ?? false]),
     [
-      ['ping', -1, true],
-      ['echo', 2, false],
-      ['quit', -1, true],
-      ['auth', -2, true],
-      ['hello', -1, true],
-      ['select', 2, false],
-      ['client', -2, false],
-      ['config', -2, false],
-      ['info', -1, false],
-      ['command', -1, false],
-      ['shutdown', -1, false],
-      ['raftleader', 1, false],
-      ['raftstate', 1, false],
-      ['raftstats', 1, false],
-      ['raftpeers', 1, false],
-      ['raftaddpeer', 2, false],
-      ['raftremovepeer', 2, false],
-      ['rafttransfer', -1, false],
-      ['raftmsg', 2, false],
-      ['raftsnapshot', 1, false],
-      ['raftshrinklog', -1, false],
-      ['raftinstall', -3, false],
+      ['ping', -1, true, false],
+      ['echo', 2, false, false],
+      ['quit', -1, true, false],
+      ['auth', -2, true, false],
+      ['raftauth', 2, true, false],
+      ['hello', -1, true, false],
+      ['select', 2, false, false],
+      ['client', -2, false, false],
+      ['config', -2, false, false],
+      ['info', -1, false, false],
+      ['command', -1, false, false],
+      ['shutdown', -1, false, false],
+      ['raftleader', 1, false, false],
+      ['raftstate', 1, false, false],
+      ['raftstats', 1, false, false],
+      ['raftpeers', 1, false, false],
+      ['raftaddpeer', 2, false, true],
+      ['raftremovepeer', 2, false, true],
+      ['rafttransfer', -1, false, false],
+      ['raftmsg', 2, false, true],
+      ['raftsnapshot', 1, false, false],
+      ['raftshrinklog', -1, false, false],
+      ['raftinstall', -3, false, true],
     ],
   );
   t.equal(REDIS_COMPAT_VERSION, '7.0.15');
@@ -267,13 +268,14 @@ t.test('CONFIG', async (t) => {
     appendfsync: 'always',
     save: '',
     'proto-max-bulk-len': '1234',
+    'protected-mode': 'yes',
   };
   t.strictSame(f.run(s, 'config', 'get', '*'), Object.entries(all).flat(), 'every setting, name then value');
   t.strictSame(f.run(s, 'CONFIG', 'GET', 'port'), ['port', String(FAKE_PORT)], 'the bound port');
   t.strictSame(f.run(s, 'config', 'get', 'PORT'), ['port', String(FAKE_PORT)], 'names are case-insensitive');
   t.strictSame(f.run(s, 'config', 'get', 'max*'), ['maxclients', '77']);
   t.strictSame(f.run(s, 'config', 'get', 'save', 'appendonly'), ['save', '', 'appendonly', 'yes'], 'several patterns, in their order');
-  t.strictSame(f.run(s, 'config', 'get', 'p*', 'port', '*-len'), ['port', String(FAKE_PORT), 'proto-max-bulk-len', '1234'], 'each setting once');
+  t.strictSame(f.run(s, 'config', 'get', 'p*', 'port', '*-len'), ['port', String(FAKE_PORT), 'proto-max-bulk-len', '1234', 'protected-mode', 'yes'], 'each setting once');
   t.strictSame(f.run(s, 'config', 'get', 'd?r'), ['dir', f.config.dir]);
   t.strictSame(f.run(s, 'config', 'get', '[bd]*'), ['bind', '0.0.0.0', 'dir', f.config.dir, 'databases', '1']);
   t.strictSame(f.run(s, 'config', 'get', 'nosuch'), []);
@@ -389,13 +391,13 @@ t.test('COMMAND', async (t) => {
   const f = await makeServer(t);
   const s = f.session();
   const names = [...KV_COMMANDS.keys(), ...ADMIN_COMMANDS.keys()];
-  t.equal(names.length, 32);
-  t.strictSame(f.run(s, 'command', 'count'), 32);
+  t.equal(names.length, 33);
+  t.strictSame(f.run(s, 'command', 'count'), 33);
   t.strictSame(f.run(s, 'COMMAND', 'LIST'), names);
   t.strictSame(f.run(s, 'command', 'docs'), []);
   t.strictSame(f.run(s, 'command', 'docs', 'get'), []);
   const all = f.run(s, 'command') as Plain[];
-  t.equal(all.length, 32);
+  t.equal(all.length, 33);
   const ro = [{ simple: 'readonly' }];
   const w = [{ simple: 'write' }];
   const byName = new Map(all.map((c) => [(c as Plain[])[0] as string, c]));

@@ -7,6 +7,7 @@ t.test('defaults', async (t) => {
     host: '127.0.0.1',
     port: 4920,
     durability: 'high',
+    protectedMode: true,
     maxclients: 10_000,
     logLevel: 'info',
     maxKeySize: 1024 * 1024,
@@ -24,6 +25,8 @@ t.test('defaults', async (t) => {
     logTail: 10_000,
   });
   t.notOk('requirepass' in DEFAULT_CONFIG, 'no password by default');
+  t.notOk('clusterSecret' in DEFAULT_CONFIG, 'no cluster secret by default');
+  t.notOk('tls' in DEFAULT_CONFIG, 'no TLS by default');
 });
 
 t.test('parseAddress: host:port, [ipv6]:port and a bare port', async (t) => {

@@ -6,7 +6,7 @@ import { dispatch } from '../../../src/core/server/dispatch.js';
 import type { Proposer } from '../../../src/core/server/proposer.js';
 import type { KvMachine } from '../../../src/core/kv/index.js';
 import { BitraftError } from '../../../src/core/support/errors.js';
-import { argv, deferred, err, makeServer, OK_, plain, type Deferred } from './server-fixture.js';
+import { argv, deferred, err, FAKE_PORT, makeServer, OK_, plain, type Deferred } from './server-fixture.js';
 
 const NOAUTH = err('NOAUTH Authentication required.');
 
@@ -26,6 +26,7 @@ const SAMPLE_ARGS: Record<string, string[]> = {
   echo: ['x'],
   quit: [],
   auth: ['secret'],
+  raftauth: ['secret'],
   hello: [],
   select: ['0'],
   client: ['id'],
@@ -50,10 +51,10 @@ t.test('every command has sample arguments', async (t) => {
   t.strictSame(Object.keys(SAMPLE_ARGS).sort(), [...KV_COMMANDS.keys(), ...ADMIN_COMMANDS.keys()].sort());
 });
 
-t.test('with requirepass, NOAUTH for every command but AUTH, PING, QUIT and HELLO', async (t) => {
+t.test('with requirepass, NOAUTH for every command but AUTH, RAFTAUTH, PING, QUIT and HELLO', async (t) => {
   const f = await makeServer(t, { config: { requirepass: 'secret' } });
   f.kv.run('set', 'k', 'v');
-  const noauth = new Set(['auth', 'ping', 'quit', 'hello']);
+  const noauth = new Set(['auth', 'raftauth', 'ping', 'quit', 'hello']);
   t.strictSame([...ADMIN_COMMANDS.values()].filter((c) => c.noauth).map((c) => c.name).sort(), [...noauth].sort());
   for (const [name, args] of Object.entries(SAMPLE_ARGS)) {
     if (noauth.has(name)) continue;
@@ -239,4 +240,58 @@ t.test('while the node is loading, commands but AUTH, HELLO, PING, QUIT and ECHO
   t.strictSame(await run('PING'), { simple: 'PONG' });
   loading = false;
   t.strictSame(await run('GET', 'k'), null);
+});
+
+t.test('with a cluster secret, internal and membership commands need RAFTAUTH', async (t) => {
+  const f = await makeServer(t, { config: { clusterSecret: 'cs' } });
+  const NOPERM = err('NOPERM this command is reserved for cluster members: authenticate with RAFTAUTH <cluster secret> first');
+  const client = f.session();
+  for (const [name, args] of [
+    ['RAFTMSG', ['x']],
+    ['raftinstall', ['END', 'x']],
+    ['RAFTADDPEER', ['127.0.0.1:1']],
+    ['raftremovepeer', ['127.0.0.1:1']],
+    ['RAFTFWD', ['set', 'k', 'v']],
+  ] as const) {
+    t.strictSame(f.run(client, name, ...args), NOPERM, `${name} from a client`);
+  }
+  t.strictSame(f.kv.contents(), {}, 'nothing forwarded ran');
+  t.strictSame(f.run(client, 'set', 'k', 'v'), OK_, 'clients still use the data');
+  t.strictSame(f.run(client, 'RAFTLEADER'), `127.0.0.1:${FAKE_PORT}`, 'and the read-only RAFT commands');
+  t.strictSame(f.run(client, 'RAFTAUTH', 'wrong'), err('WRONGPASS invalid cluster secret'));
+  t.equal(client.peer, false);
+  t.strictSame(f.run(client, 'RAFTAUTH'), err("ERR wrong number of arguments for 'raftauth' command"));
+  const peer = f.session();
+  t.strictSame(f.run(peer, 'raftauth', 'cs'), OK_);
+  t.equal(peer.peer, true);
+  t.strictSame(f.run(peer, 'RAFTFWD', 'set', 'k', 'w'), OK_, 'a peer may forward');
+  t.notSame(f.run(peer, 'RAFTADDPEER', 'nonsense'), NOPERM, 'and change membership (refused here for the bad address only)');
+});
+
+t.test('RAFTAUTH also passes the password gate; without a cluster secret it is an error', async (t) => {
+  const f = await makeServer(t, { config: { requirepass: 'pw', clusterSecret: 'cs' } });
+  const s = f.session();
+  t.equal(s.authenticated, false);
+  t.strictSame(f.run(s, 'RAFTAUTH', 'cs'), OK_);
+  t.equal(s.authenticated, true);
+  t.strictSame(f.run(s, 'set', 'k', 'v'), OK_);
+  const none = await makeServer(t);
+  t.strictSame(none.run(none.session(), 'RAFTAUTH', 'x'), err('ERR RAFTAUTH called, but this node has no cluster secret (--cluster-secret)'));
+  t.strictSame(none.run(none.session(), 'RAFTMSG', 'x'), err('ERR invalid raft message batch at byte 0: unknown version 120'), 'without a secret, internal commands are open (as before)');
+});
+
+t.test('a protected-mode session answers RAFTAUTH only: anything else is -DENIED and closes it', async (t) => {
+  const f = await makeServer(t, { config: { clusterSecret: 'cs' } });
+  const s = f.session();
+  s.protectedOnly = true;
+  const denied = f.run(s, 'PING') as { error: string };
+  t.match(denied.error, /^DENIED bitraft is running in protected mode because protected mode is enabled and no password is set\./);
+  t.equal(s.closeAfterReplies, true, 'the connection closes');
+  const peer = f.session();
+  peer.protectedOnly = true;
+  t.strictSame(f.run(peer, 'RAFTAUTH', 'wrong'), err('WRONGPASS invalid cluster secret'));
+  t.equal(peer.protectedOnly, true);
+  t.strictSame(f.run(peer, 'RAFTAUTH', 'cs'), OK_);
+  t.equal(peer.protectedOnly, false);
+  t.strictSame(f.run(peer, 'PING'), { simple: 'PONG' }, 'a peer that authenticated is served');
 });
