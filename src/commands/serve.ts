@@ -40,6 +40,7 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
     'tls-ca': Flags.string({ summary: "CA certificate(s), PEM, that peers' (and clients') certificates are checked against (default: the system's CAs).", dependsOn: ['tls-cert'] }),
     'tls-auth-clients': Flags.option({ options: ['no', 'optional', 'yes'] as const, summary: 'Whether clients must present a certificate signed by --tls-ca: no, optional (checked if sent), yes.', default: 'no' })(),
     maxclients: Flags.integer({ summary: 'Most clients connected at once.', default: DEFAULT_CONFIG.maxclients, min: 1 }),
+    'max-output-buffer': Flags.integer({ summary: 'Disconnect a client once this many bytes of its replies wait unread (0: no limit).', default: DEFAULT_CONFIG.maxOutputBuffer, min: 0 }),
     'log-level': Flags.option({ options: ['debug', 'info', 'warn', 'error'] as const, summary: 'Least important events logged.', default: 'info' })(),
     'max-key-size': Flags.integer({ summary: 'Largest key accepted, in bytes.', default: DEFAULT_CONFIG.maxKeySize, min: 1 }),
     'max-value-size': Flags.integer({ summary: 'Largest value accepted, in bytes.', default: DEFAULT_CONFIG.maxValueSize, min: 0 }),
@@ -78,6 +79,7 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
             ? undefined
             : { certFile: flags['tls-cert'], keyFile: flags['tls-key'], caFile: flags['tls-ca'], authClients: flags['tls-auth-clients'] },
         maxclients: flags.maxclients,
+        maxOutputBuffer: flags['max-output-buffer'],
         logLevel: flags['log-level'],
         maxKeySize: flags['max-key-size'],
         maxValueSize: flags['max-value-size'],

@@ -47,6 +47,12 @@ export interface ServerConfig {
   /** TLS for clients and peers (certificate files); undefined: plain TCP. */
   tls?: TlsFiles;
   maxclients: number;
+  /**
+   * A client whose unread replies (bytes the socket could not send yet) pass this many is
+   * disconnected, so a client that never reads cannot make the node hold unbounded
+   * memory; 0: no limit.
+   */
+  maxOutputBuffer: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   maxKeySize: number;
   maxValueSize: number;
@@ -85,6 +91,7 @@ export const DEFAULT_CONFIG: Omit<ServerConfig, 'dir'> = {
   durability: 'high',
   protectedMode: true,
   maxclients: 10_000,
+  maxOutputBuffer: 1 << 30,
   logLevel: 'info',
   maxKeySize: 1 << 20,
   maxValueSize: 512 << 20,

@@ -125,7 +125,16 @@ export class Connection {
       this.queue = [];
       this.head = 0;
     }
-    if (this.writer.length > 0 && !this.socket.destroyed) this.socket.write(this.writer.take());
+    if (this.writer.length > 0 && !this.socket.destroyed) {
+      this.socket.write(this.writer.take());
+      const limit = this.ctx.config.maxOutputBuffer;
+      if (limit > 0 && this.socket.writableLength > limit) {
+        this.ctx.logger.warn(`client ${this.session.addr}: ${this.socket.writableLength} bytes of replies unread, over --max-output-buffer ${limit}; disconnected`);
+        this.closed = true;
+        this.socket.destroy();
+        return;
+      }
+    }
     const waiting = this.queue.length - this.head;
     if (this.session.closeAfterReplies && waiting === 0) {
       this.closed = true;

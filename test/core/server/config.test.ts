@@ -9,6 +9,7 @@ t.test('defaults', async (t) => {
     durability: 'high',
     protectedMode: true,
     maxclients: 10_000,
+    maxOutputBuffer: 1024 * 1024 * 1024,
     logLevel: 'info',
     maxKeySize: 1024 * 1024,
     maxValueSize: 512 * 1024 * 1024,

@@ -383,3 +383,21 @@ t.test('an HTTP request is dropped without any reply, earlier commands of the ba
     t.equal(sock.output(), '', 'nothing more is read');
   }
 });
+
+t.test('a client whose unread replies pass --max-output-buffer is disconnected', async (t) => {
+  const { sock, f } = await open(t, { config: { maxOutputBuffer: 1000 } });
+  const unread = sock as unknown as { writableLength: number };
+  unread.writableLength = 1000;
+  sock.send(cmd('PING'));
+  t.equal(sock.count('destroy'), 0, 'at the limit: kept');
+  unread.writableLength = 1001;
+  sock.send(cmd('PING'));
+  t.equal(sock.count('destroy'), 1, 'past it: disconnected');
+  t.match(f.logs.join(''), /warn +client \S+: 1001 bytes of replies unread, over --max-output-buffer 1000; disconnected/);
+  sock.send(cmd('PING'));
+  t.equal(sock.writes.length, 2, 'nothing more is read or written');
+  const unlimited = await open(t, { config: { maxOutputBuffer: 0 } });
+  (unlimited.sock as unknown as { writableLength: number }).writableLength = 2 ** 40;
+  unlimited.sock.send(cmd('PING'));
+  t.equal(unlimited.sock.count('destroy'), 0, '0: no limit');
+});
