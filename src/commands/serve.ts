@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { describeError, secretOf } from '../core/cli/index.js';
+import { describeError, parsePeerRoutes, secretOf } from '../core/cli/index.js';
 import { DEFAULT_CONFIG, formatAddress, parseAddress, startNode, streamLogger, type Durability, type ServerConfig } from '../core/server/index.js';
 
 /** `bitraft serve`: runs a node. */
@@ -56,6 +56,11 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
     'snapshot-entries': Flags.integer({ summary: 'Take a snapshot once this many log entries were applied since the last one (0: not by count).', default: DEFAULT_CONFIG.snapshotEntries, min: 0 }),
     'snapshot-log-size': Flags.integer({ summary: 'Take a snapshot once the log holds this many bytes after the last one (0: not by size).', default: DEFAULT_CONFIG.snapshotLogBytes, min: 0 }),
     'snapshot-retain': Flags.integer({ summary: 'How many snapshots to keep in <dir>/snapshots.', default: DEFAULT_CONFIG.snapshotRetain, min: 1 }),
+    'peer-route': Flags.string({
+      summary: 'For fault-injection tests: dial the node <id> at <host:port> instead of its id (e.g. a proxy that can cut the link). Repeatable.',
+      multiple: true,
+      hidden: true,
+    }),
     'log-tail': Flags.integer({ summary: 'Log entries kept behind a snapshot when the log is compacted, so a follower that lags a little catches up from the log instead of a snapshot.', default: DEFAULT_CONFIG.logTail, min: 0 }),
   };
 
@@ -96,6 +101,7 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
         snapshotLogBytes: flags['snapshot-log-size'],
         snapshotRetain: flags['snapshot-retain'],
         logTail: flags['log-tail'],
+        peerRoutes: parsePeerRoutes(flags['peer-route']),
       };
       node = await startNode(config, logger, this.config.version);
     } catch (err) {

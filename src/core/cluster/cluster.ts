@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Bitcask } from '../bitcask/index.js';
+import type { Bitcask, StoreView } from '../bitcask/index.js';
 import type { KvMachine } from '../kv/index.js';
 import { DiskLogStore } from '../raft/log-store.js';
 import { RaftDriver, type Transport } from '../raft/driver.js';
@@ -19,6 +19,7 @@ import { SnapshotSender, type InstallClient } from './snapshot-sender.js';
 import { Snapshotter, type SnapshotPolicy } from './snapshotter.js';
 import { messageOf } from '../support/error-message.js';
 import type { NodeCredentials } from './credentials.js';
+import { digestView, type StateDigest } from './state-digest.js';
 
 /** The Raft directory inside a node's data directory. */
 export const RAFT_DIR = 'raft';
@@ -242,6 +243,25 @@ export class Cluster {
       }
       this.driver.receive(m);
     }
+  }
+
+  /**
+   * A digest of the key/value state at the applied index (`RAFTDIGEST`): captured at rest
+   * (a point-in-time view), then read while the node goes on. Nodes that applied the same
+   * index must have the same digest.
+   */
+  stateDigest(): Promise<StateDigest> {
+    return new Promise((resolve, reject) => {
+      this.driver.atRest(() => {
+        let view: StoreView;
+        try {
+          view = this.opts.store.openView();
+        } catch (err) {
+          return reject(err as Error);
+        }
+        digestView(view, this.driver.applied).then(resolve, reject);
+      });
+    });
   }
 
   /**

@@ -1,4 +1,5 @@
 import type tls from 'node:tls';
+import { parseAddress } from '../server/config.js';
 
 /**
  * How a connection to a bitraft node authenticates and is secured: what a node uses
@@ -15,6 +16,16 @@ export interface NodeCredentials {
   clusterSecret?: string;
   /** Set when the nodes serve TLS: the options of `tls.connect` (CA, client certificate). */
   tls?: tls.ConnectionOptions;
+  /**
+   * Node id → the address to dial it at instead of its id (`serve --peer-route`): for
+   * tests that put fault-injecting proxies between nodes. Absent ids are dialled as is.
+   */
+  routes?: ReadonlyMap<string, string>;
+}
+
+/** Where to connect to the node `id` (its advertised address, unless `credentials.routes` says otherwise); throws INVALID_ARGUMENT for a malformed address. */
+export function dialAddress(id: string, credentials: NodeCredentials | undefined): { host: string; port: number } {
+  return parseAddress(credentials?.routes?.get(id) ?? id);
 }
 
 /**

@@ -1,11 +1,11 @@
 import { errorReply } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
 import type { NodeId } from '../raft/types.js';
-import { parseAddress, type RedirectMode } from '../server/config.js';
+import type { RedirectMode } from '../server/config.js';
 import { replyForError } from '../server/reply-errors.js';
 import type { Logger } from '../support/logger.js';
 import { RespClient, UnavailableError } from './resp-client.js';
-import type { NodeCredentials } from './credentials.js';
+import { dialAddress, type NodeCredentials } from './credentials.js';
 
 /** The internal command a follower wraps forwarded commands in. */
 export const FORWARD_COMMAND = 'RAFTFWD';
@@ -110,7 +110,7 @@ export class LeaderRouter {
   private client(leader: NodeId): RespClient {
     let c = this.clients.get(leader);
     if (!c) {
-      const { host, port } = parseAddress(leader);
+      const { host, port } = dialAddress(leader, this.opts.credentials);
       c = new RespClient({ host, port, credentials: this.opts.credentials, logger: this.opts.logger, name: `leader ${leader}` });
       this.clients.set(leader, c);
     }

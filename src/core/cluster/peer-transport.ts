@@ -1,10 +1,9 @@
 import type { Transport } from '../raft/driver.js';
 import { encodeMessages } from '../raft/message-codec.js';
 import type { Message, NodeId } from '../raft/types.js';
-import { parseAddress } from '../server/config.js';
 import type { Logger } from '../support/logger.js';
 import { RespClient } from './resp-client.js';
-import type { NodeCredentials } from './credentials.js';
+import { dialAddress, type NodeCredentials } from './credentials.js';
 
 /** The internal command carrying a batch of Raft messages to a peer. */
 export const RAFT_MESSAGE_COMMAND = 'RAFTMSG';
@@ -59,7 +58,7 @@ export class PeerTransport implements Transport {
     let p = this.peers.get(id);
     if (!p && !this.unreachable.has(id)) {
       try {
-        const addr = parseAddress(id);
+        const addr = dialAddress(id, this.opts.credentials);
         p = new RespClient({ host: addr.host, port: addr.port, credentials: this.opts.credentials, logger: this.opts.logger, name: `peer ${id}` });
       } catch {
         this.opts.logger.warn(`raft: cannot reach peer ${JSON.stringify(id)}: not a host:port address`);

@@ -4,10 +4,9 @@ import type { Reply } from '../resp/types.js';
 import { encodeSnapshotMeta, type StoredSnapshot } from '../snapshot/index.js';
 import { BitraftError } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
-import { parseAddress } from '../server/config.js';
 import { RespClient } from './resp-client.js';
 import { messageOf } from '../support/error-message.js';
-import type { NodeCredentials } from './credentials.js';
+import { dialAddress, type NodeCredentials } from './credentials.js';
 
 /** The internal command a leader streams a snapshot to a follower with (`BEGIN`, `CHUNK`, `END`). */
 export const INSTALL_COMMAND = 'RAFTINSTALL';
@@ -20,7 +19,7 @@ export type InstallClient = Pick<RespClient, 'call' | 'close'>;
 
 /** Opens a `RespClient` to the node `to` (its id is its address). */
 export function respInstallClient(to: NodeId, credentials: NodeCredentials | undefined, logger: Logger, replyTimeoutMs: number): InstallClient {
-  const addr = parseAddress(to);
+  const addr = dialAddress(to, credentials);
   return new RespClient({ host: addr.host, port: addr.port, credentials, logger, name: `snapshot to ${to}`, replyTimeoutMs });
 }
 

@@ -46,6 +46,8 @@ export interface ServerConfig {
   protectedMode: boolean;
   /** TLS for clients and peers (certificate files); undefined: plain TCP. */
   tls?: TlsFiles;
+  /** Node id → address to dial it at instead (`--peer-route`, for fault-injection tests). */
+  peerRoutes?: ReadonlyMap<string, string>;
   maxclients: number;
   /**
    * A client whose unread replies (bytes the socket could not send yet) pass this many is

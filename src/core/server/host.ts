@@ -50,7 +50,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   }
   const nodeTls = config.tls ? loadNodeTls(config.tls) : undefined;
   // How this node reaches its peers: the cluster secret (or the password), over TLS when it serves TLS.
-  const credentials: NodeCredentials = { password: config.requirepass, clusterSecret: config.clusterSecret, tls: nodeTls?.client };
+  const credentials: NodeCredentials = { password: config.requirepass, clusterSecret: config.clusterSecret, tls: nodeTls?.client, routes: config.peerRoutes };
   // The Raft log holds every write durably; the store is fsynced by the applied-index checkpoint.
   const store = await Bitcask.open(config.dir, {
     sync: 'none',

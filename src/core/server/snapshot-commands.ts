@@ -1,6 +1,6 @@
 import { snapshotReply } from '../cluster/remote-snapshot.js';
 import { receiveInstall } from '../cluster/snapshot-receiver.js';
-import { errorReply, intReply } from '../resp/index.js';
+import { arrayReply, bulkReply, errorReply, intReply } from '../resp/index.js';
 import type { Reply } from '../resp/types.js';
 import type { AdminCommand } from './admin-command.js';
 import type { ServerContext } from './context.js';
@@ -20,7 +20,7 @@ async function settle(run: () => Promise<Reply>): Promise<Reply> {
   }
 }
 
-/** RAFTSNAPSHOT, RAFTSHRINKLOG and the internal RAFTINSTALL. */
+/** RAFTSNAPSHOT, RAFTSHRINKLOG, RAFTDIGEST and the internal RAFTINSTALL. */
 export const SNAPSHOT_COMMANDS: AdminCommand[] = [
   { name: 'raftsnapshot', arity: 1, exec: (ctx) => settle(async () => snapshotReply(await ctx.cluster.snapshotNow())) },
   {
@@ -32,6 +32,16 @@ export const SNAPSHOT_COMMANDS: AdminCommand[] = [
       if (a.length === 2 && tail === undefined) return errorReply('ERR the tail to keep must be a non-negative integer');
       return settle(async () => intReply(await ctx.cluster.shrinkLog(tail)));
     },
+  },
+  {
+    // This node's state as name/value pairs: `index` (applied), `keys`, `digest` (see StateDigest).
+    name: 'raftdigest',
+    arity: 1,
+    exec: (ctx) =>
+      settle(async () => {
+        const d = await ctx.cluster.stateDigest();
+        return arrayReply([bulkReply('index'), intReply(d.index), bulkReply('keys'), intReply(d.keys), bulkReply('digest'), bulkReply(d.digest)]);
+      }),
   },
   { name: 'raftinstall', arity: -3, peer: true, exec: (ctx, _s, a) => receiveInstall(ctx.cluster.incoming, a) },
 ];

@@ -41,6 +41,7 @@ t.test('the admin table', async (t) => {
       ['raftmsg', 2, false, true],
       ['raftsnapshot', 1, false, false],
       ['raftshrinklog', -1, false, false],
+      ['raftdigest', 1, false, false],
       ['raftinstall', -3, false, true],
     ],
   );
@@ -391,13 +392,13 @@ t.test('COMMAND', async (t) => {
   const f = await makeServer(t);
   const s = f.session();
   const names = [...KV_COMMANDS.keys(), ...ADMIN_COMMANDS.keys()];
-  t.equal(names.length, 33);
-  t.strictSame(f.run(s, 'command', 'count'), 33);
+  t.equal(names.length, 34);
+  t.strictSame(f.run(s, 'command', 'count'), 34);
   t.strictSame(f.run(s, 'COMMAND', 'LIST'), names);
   t.strictSame(f.run(s, 'command', 'docs'), []);
   t.strictSame(f.run(s, 'command', 'docs', 'get'), []);
   const all = f.run(s, 'command') as Plain[];
-  t.equal(all.length, 33);
+  t.equal(all.length, 34);
   const ro = [{ simple: 'readonly' }];
   const w = [{ simple: 'write' }];
   const byName = new Map(all.map((c) => [(c as Plain[])[0] as string, c]));

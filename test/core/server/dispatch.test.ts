@@ -44,6 +44,7 @@ const SAMPLE_ARGS: Record<string, string[]> = {
   raftmsg: ['x'],
   raftsnapshot: [],
   raftshrinklog: [],
+  raftdigest: [],
   raftinstall: ['END', 'x'],
 };
 

@@ -43,3 +43,31 @@ t.test('RAFTINSTALL reaches the receiver', async (t) => {
   t.match(await f.runAsync(s, 'RAFTINSTALL', 'HELLO', 'x'), { error: /^ERR syntax error: RAFTINSTALL BEGIN/ });
   t.strictSame(await f.runAsync(s, 'RAFTINSTALL', 'x'), err("ERR wrong number of arguments for 'raftinstall' command"));
 });
+
+t.test('RAFTDIGEST: the applied index, the key count and an order-independent digest of the state', async (t) => {
+  const f = await makeServer(t);
+  const s = f.session();
+  const { cluster } = f.ctx;
+  const digestOf = async (): Promise<Record<string, string | number>> => {
+    const reply = (await f.runAsync(s, 'RAFTDIGEST')) as (string | number)[];
+    return Object.fromEntries(reply.flatMap((v, i) => (i % 2 === 0 ? [[v as string, reply[i + 1]!]] : [])));
+  };
+  const empty = await digestOf();
+  t.same(empty, { index: cluster.driver.applied, keys: 0, digest: '0'.repeat(64) });
+  const set = (k: string, v: string) => cluster.driver.propose(encodeCommand([Buffer.from('SET'), Buffer.from(k), Buffer.from(v)]));
+  await set('a', '1');
+  await set('b', '2');
+  const two = await digestOf();
+  t.equal(two['keys'], 2);
+  t.equal(two['index'], cluster.driver.applied);
+  t.match(two['digest'], /^[0-9a-f]{64}$/);
+  await set('a', 'x');
+  t.not((await digestOf())['digest'], two['digest'], 'a changed value changes it');
+  await set('a', '1');
+  t.equal((await digestOf())['digest'], two['digest'], 'the same contents, the same digest, however the files look');
+  t.strictSame(await f.runAsync(s, 'RAFTDIGEST', 'x'), err("ERR wrong number of arguments for 'raftdigest' command"));
+  f.kv.store.openView = () => {
+    throw new Error('disk gone');
+  };
+  t.strictSame(await f.runAsync(s, 'RAFTDIGEST'), err('ERR internal error: disk gone'));
+});
