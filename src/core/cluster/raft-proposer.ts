@@ -6,6 +6,7 @@ import { replyForError } from '../server/reply-errors.js';
 import type { Session } from '../server/session.js';
 import { DroppedError } from '../raft/driver.js';
 import type { Cluster } from './cluster.js';
+import type { DiskSpaceGuard } from './disk-space.js';
 import type { LeaderRouter } from './leader-router.js';
 
 /** Settings of a `RaftProposer`. */
@@ -14,6 +15,8 @@ export interface RaftProposerOptions {
   machine: KvMachine;
   router: Pick<LeaderRouter, 'route'>;
   consistency: Consistency;
+  /** Refuses writes while the disk is nearly full (`--min-free-space`); absent: never. */
+  disk?: Pick<DiskSpaceGuard, 'refuse'>;
 }
 
 /**
@@ -36,8 +39,13 @@ export class RaftProposer implements Proposer {
   }
 
   propose(args: readonly Buffer[], session: Session): Reply | Promise<Reply> {
-    const { cluster, router } = this.opts;
-    const local = (): Promise<Reply> => cluster.driver.propose(encodeCommand(args)).catch((err: unknown) => this.failed(err, args, session, local));
+    const { cluster, router, disk } = this.opts;
+    const local = (): Promise<Reply> => {
+      // The leader's disk takes the entry first: refuse it there while it is nearly full.
+      const full = disk?.refuse(args.reduce((n, a) => n + a.length, 0));
+      if (full) return Promise.resolve(replyForError(full));
+      return cluster.driver.propose(encodeCommand(args)).catch((err: unknown) => this.failed(err, args, session, local));
+    };
     const reply = cluster.isLeader ? local() : router.route(args, session.forwarded, local);
     if (reply instanceof Promise) {
       session.pendingWrite = reply;

@@ -4,12 +4,27 @@ import type { Reply } from '../resp/types.js';
 import { unknownCommand, wrongArity } from './command-errors.js';
 import { arityOk, KV_COMMANDS, type KvCommand, type KvLimits } from './commands.js';
 import { messageOf } from '../support/error-message.js';
+import { BitraftError } from '../support/errors.js';
+
+/**
+ * Whether `err` is a failure of this node's storage — an I/O error (`ENOSPC`, `EIO`, …),
+ * or a store that is closed or blocked — rather than anything the command did: the same
+ * entry may well succeed on every other replica, so it must not become a reply.
+ */
+export function isStorageFailure(err: unknown): boolean {
+  if (err instanceof BitraftError) return err.code === 'IO' || err.code === 'CLOSED';
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+}
 
 /**
  * The key/value state machine over a Bitcask store. Writes are applied in log order
- * through `apply`, which is deterministic and never throws: whatever a committed entry
- * holds, every replica computes the same reply and state (an unknown or malformed entry
- * becomes an error reply, not a crash). Reads run through `read` on local state.
+ * through `apply`, which is deterministic: whatever a committed entry holds, every
+ * replica computes the same reply and state (an unknown or malformed entry becomes an
+ * error reply, not a crash). The one exception is a failure of this node's own storage
+ * (`isStorageFailure`: a full disk, an I/O error), which `apply` throws: the entry was
+ * not applied here, and the caller must stop applying rather than answer and move on.
+ * Reads run through `read` on local state.
  */
 export class KvMachine {
   readonly store: Bitcask;
@@ -37,7 +52,8 @@ export class KvMachine {
   }
 
   /**
-   * Applies a committed write (or runs any command) and returns its reply. Never throws.
+   * Applies a committed write (or runs any command) and returns its reply. Throws only a
+   * storage failure of this node (see `isStorageFailure`); any other error is the reply.
    * `cmd` may be passed when the caller already looked it up.
    */
   apply(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Reply {
@@ -46,6 +62,7 @@ export class KvMachine {
     try {
       return cmd!.exec(this.store, args);
     } catch (err) {
+      if (cmd!.write && isStorageFailure(err)) throw err;
       return errorReply(binaryString(`ERR ${messageOf(err)}`).replace(/[\r\n]/g, ' '));
     }
   }

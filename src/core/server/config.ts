@@ -58,6 +58,8 @@ export interface ServerConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   maxKeySize: number;
   maxValueSize: number;
+  /** Writes are refused while less than this many bytes are free on the data directory's disk; 0: never. */
+  minFreeSpace: number;
   /** Data files are rotated at this size. */
   maxFileSize: number;
   /** Bytes of values kept in memory to spare disk reads; 0 disables the cache. */
@@ -98,6 +100,7 @@ export const DEFAULT_CONFIG: Omit<ServerConfig, 'dir'> = {
   maxKeySize: 1 << 20,
   maxValueSize: 512 << 20,
   maxFileSize: 256 << 20,
+  minFreeSpace: 64 << 20,
   cacheSize: 64 << 20,
   consistency: 'high',
   redirect: 'forward',

@@ -3,6 +3,7 @@ import { Bitcask } from '../bitcask/index.js';
 import { Cluster } from '../cluster/cluster.js';
 import type { NodeCredentials } from '../cluster/credentials.js';
 import { joinCluster } from '../cluster/join.js';
+import { DiskSpaceGuard } from '../cluster/disk-space.js';
 import { LeaderRouter } from '../cluster/leader-router.js';
 import { PeerTransport } from '../cluster/peer-transport.js';
 import { RaftProposer } from '../cluster/raft-proposer.js';
@@ -62,6 +63,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   });
   logger.info(`opened ${config.dir}: ${store.size} keys`);
   const machine = new KvMachine(store);
+  const disk = new DiskSpaceGuard({ dir: config.dir, minFreeBytes: config.minFreeSpace, logger });
   const transport = new PeerTransport({ credentials, logger });
   let stopping: Promise<void> | undefined;
   let markStopped!: () => void;
@@ -104,6 +106,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       await cluster.stop();
       late.router!.close();
       transport.close();
+      disk.close();
       await store.close();
       logger.info('stopped');
       markStopped();
@@ -138,8 +141,9 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       leaderWaitMs: config.electionMs * 2,
       logger,
     });
-    late.proposer = new RaftProposer({ cluster, machine, router: late.router, consistency: config.consistency });
+    late.proposer = new RaftProposer({ cluster, machine, router: late.router, consistency: config.consistency, disk });
   } catch (err) {
+    disk.close();
     await server.close();
     await store.close();
     throw err;

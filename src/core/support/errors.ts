@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'NOT_LEADER'
   | 'DROPPED'
   | 'UNKNOWN_OUTCOME'
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  | 'DISK_FULL';
 
 /** Base class of every domain error: a stable `code`, a readable message and an optional `cause`. */
 export class BitraftError extends Error {

@@ -285,3 +285,25 @@ t.test("the pending write is the connection's latest one", async (t) => {
   t.equal(q.propose(argv('SET', 'a', '1'), s), ROUTED);
   t.equal(s.pendingWrite, undefined);
 });
+
+t.test('while the disk is nearly full the leader refuses writes before they enter the log; reads go on', async (t) => {
+  const f = await makeServer(t);
+  const router = recordingRouter();
+  const { cluster, asked: driverAsked } = scripted({ leader: true, propose: () => Promise.resolve({ type: 'simple', value: 'OK' } as Reply) });
+  const asked: number[] = [];
+  let full = true;
+  const disk = {
+    refuse: (bytes: number) => {
+      asked.push(bytes);
+      return full ? new BitraftError('DISK_FULL', 'disk full: 1.0 MiB free in data, below --min-free-space 64.0 MiB; writes are refused until space is freed') : undefined;
+    },
+  };
+  const p = new RaftProposer({ cluster, machine: f.kv.machine, router, consistency: 'low', disk });
+  t.strictSame(plain(await p.propose(argv('SET', 'k', 'vv'), session())), { error: 'ERR disk full: 1.0 MiB free in data, below --min-free-space 64.0 MiB; writes are refused until space is freed' });
+  t.same(asked, [6], 'the bytes of the command');
+  t.equal(driverAsked.propose, 0, 'nothing proposed');
+  t.strictSame(plain(await read(p, 'k')), null, 'reads are not refused');
+  full = false;
+  t.strictSame(plain(await p.propose(argv('SET', 'k', 'v'), session())), { simple: 'OK' }, 'space back: accepted');
+  t.equal(driverAsked.propose, 1);
+});

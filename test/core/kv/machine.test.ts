@@ -1,6 +1,8 @@
 import t from 'tap';
 import { Bitcask } from '../../../src/core/bitcask/index.js';
 import { KvMachine } from '../../../src/core/kv/index.js';
+import { isStorageFailure } from '../../../src/core/kv/machine.js';
+import { BitraftError } from '../../../src/core/support/errors.js';
 import { seededRng } from '../../../src/core/support/rng.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
 import { argv, err, fixtureOf, OK_, openKv, plain } from './kv-fixture.js';
@@ -54,8 +56,8 @@ t.test('apply refuses what check refuses, and writes nothing then', async (t) =>
   t.equal(kv.store.hasUnsyncedWrites, true);
 });
 
-t.test('apply never throws', async (t) => {
-  t.test('on a closed store every command becomes an ERR reply', async (t) => {
+t.test('apply throws nothing but a storage failure of this node', async (t) => {
+  t.test('on a closed store reads become an ERR reply, writes throw (they were not applied here)', async (t) => {
     const kv = await openKv(t);
     kv.run('set', 'k', 'v');
     await kv.store.close();
@@ -67,13 +69,17 @@ t.test('apply never throws', async (t) => {
       ['keys', '*'],
       ['keys', 'k'],
       ['keys', 'k*', 'withvalues'],
+    ]) {
+      t.strictSame(kv.run(...args), closed, args.join(' '));
+    }
+    for (const args of [
       ['set', 'k', 'w'],
       ['mset', 'k', 'w'],
       ['del', 'k'],
       ['pdel', '*'],
       ['flushdb'],
     ]) {
-      t.strictSame(kv.run(...args), closed, args.join(' '));
+      t.throws(() => kv.run(...args), { code: 'CLOSED' }, args.join(' '));
     }
     t.strictSame(kv.run('dbsize'), 1, 'DBSIZE needs no file');
     t.strictSame(kv.run('keys', '*', 'limit', '0'), [], 'LIMIT 0 needs no walk');
@@ -94,8 +100,30 @@ t.test('apply never throws', async (t) => {
     store.keys = () => {
       throw new RangeError('bad range');
     };
-    t.strictSame(kv.run('pdel', '*'), err('ERR bad range'));
+    t.strictSame(kv.run('pdel', '*'), err('ERR bad range'), "a write's own error is its reply");
   });
+
+  t.test('a full disk under a write is thrown, not answered', async (t) => {
+    const kv = await openKv(t);
+    const store = kv.store as unknown as { put: () => void; get: () => void };
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    store.put = () => {
+      throw enospc;
+    };
+    t.throws(() => kv.run('set', 'k', 'v'), enospc);
+    store.get = () => {
+      throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+    };
+    t.strictSame(kv.run('get', 'k'), err('ERR EIO: i/o error, read'), 'a read that fails is answered');
+  });
+});
+
+t.test('isStorageFailure: I/O errors and a closed or blocked store', async (t) => {
+  const io = (code: string) => Object.assign(new Error(code), { code });
+  for (const e of [io('ENOSPC'), io('EIO'), io('EDQUOT'), io('EROFS'), new BitraftError('IO', 'x'), new BitraftError('CLOSED', 'x')]) t.ok(isStorageFailure(e), String(e));
+  for (const e of [new BitraftError('KEY_TOO_LARGE', 'x'), new BitraftError('CORRUPT', 'x'), new RangeError('x'), 'ENOSPC', undefined, { code: 'ENOSPC' }, io('not-errno')]) {
+    t.notOk(isStorageFailure(e), String(e));
+  }
 });
 
 t.test('read runs a command on local state like apply', async (t) => {

@@ -441,3 +441,20 @@ t.test('a failed write stops the driver and rejects everything pending', async (
   await d2.stop();
   await driver.stop();
 });
+
+t.test('an entry the state machine cannot apply (its disk failed) stops the driver like a failed write', async (t) => {
+  const { core, fsm, driver, logger } = scripted();
+  const p = driver.propose(bytes('x'));
+  const enospc = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+  fsm.apply = () => {
+    throw enospc;
+  };
+  core.readies.push({ ...empty, hardState: { term: 1, vote: 'a', commit: 1 }, committed: [entry(1)], proposals: [{ id: 1, kind: 'committed', index: 1, term: 1 }] });
+  driver.start();
+  const err = await p.catch((e: unknown) => e);
+  t.match(err, { code: 'CLOSED', message: /failed write/ });
+  t.equal((err as Error).cause, enospc);
+  t.equal(driver.applied, 0, 'the entry is not counted as applied');
+  t.equal(core.advanced.length, 0, 'the Ready was not acknowledged');
+  t.match(logger.lines, [/warn: raft: stopping after a failed write: ENOSPC/]);
+});

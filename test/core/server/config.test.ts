@@ -14,6 +14,7 @@ t.test('defaults', async (t) => {
     maxKeySize: 1024 * 1024,
     maxValueSize: 512 * 1024 * 1024,
     maxFileSize: 256 * 1024 * 1024,
+    minFreeSpace: 64 * 1024 * 1024,
     cacheSize: 64 * 1024 * 1024,
     consistency: 'high',
     redirect: 'forward',
