@@ -106,6 +106,8 @@ export interface ServerOptions {
   /** More `serve` flags, e.g. ['--requirepass', 'x']. */
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Options for `node` itself, before the script (e.g. `--import <preload>`). */
+  nodeArgs?: string[];
 }
 
 /** A running `bitraft serve`. */
@@ -136,7 +138,7 @@ export function serveArgs(dir: string, port: number, extra: string[] = []): stri
  */
 export async function startServer(t: Teardownable, opts: ServerOptions = {}): Promise<ServerHandle> {
   const dir = opts.dir ?? tmpDir(t, 'bitraft-it-');
-  const proc = spawnTracked(t, process.execPath, serveArgs(dir, opts.port ?? 0, opts.args), { env: opts.env, what: `bitraft serve --dir ${dir}` });
+  const proc = spawnTracked(t, process.execPath, [...(opts.nodeArgs ?? []), ...serveArgs(dir, opts.port ?? 0, opts.args)], { env: opts.env, what: `bitraft serve --dir ${dir}` });
   const m = await waitForOutput(proc, 'stderr', new RegExp(`listening on ${HOST.replace(/\./g, '\\.')}:(\\d+)`), START_TIMEOUT_MS);
   const port = Number(m[1]);
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> => {
