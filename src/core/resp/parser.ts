@@ -69,6 +69,14 @@ export class RequestParser extends StreamParser<Command> {
     };
   }
 
+  /**
+   * True while a request is partly received: bytes are pending, or a multibulk request
+   * has consumed its header or some of its arguments. False between requests.
+   */
+  get midRequest(): boolean {
+    return this.pendingBytes > 0 || this.state !== State.Start;
+  }
+
   /** Advances by one state; returns false when more input is needed. */
   protected step(out: Command[]): boolean {
     const q = this.queue;
@@ -161,19 +169,26 @@ export class RequestParser extends StreamParser<Command> {
   }
 }
 
+/** A RequestParser that stops right after its first command, leaving any later byte pending. */
+class FirstCommandParser extends RequestParser {
+  protected override step(out: Command[]): boolean {
+    return out.length === 0 && super.step(out);
+  }
+}
+
 /**
  * Parses exactly one complete command from `raw` (e.g. a replicated log entry made by
- * `encodeCommand`). Throws ProtocolError when `raw` is malformed, incomplete, holds no
- * command, or holds bytes beyond the first command.
+ * `encodeCommand`). Throws ProtocolError when `raw` is malformed before the end of its
+ * first command (the parser's message), holds no command (`no command`; blank lines and
+ * `*0` alone are none), ends inside one (`incomplete command`), or holds any byte after
+ * the first command, even one that forms no command (`trailing bytes after the command`).
  */
 export function parseOne(raw: Buffer, options?: RequestParserOptions): Command {
-  const parser = new RequestParser(options);
+  const parser = new FirstCommandParser(options);
   const commands = parser.push(raw);
-  if (commands.length !== 1 || parser.pendingBytes !== 0) {
-    const what = commands.length === 0 ? (parser.pendingBytes > 0 ? 'incomplete command' : 'no command') : 'trailing bytes after the command';
-    throw new ProtocolError<Command>(what);
-  }
-  return commands[0]!;
+  if (commands.length === 1 && parser.pendingBytes === 0) return commands[0]!;
+  const what = commands.length === 1 ? 'trailing bytes after the command' : parser.midRequest ? 'incomplete command' : 'no command';
+  throw new ProtocolError<Command>(what);
 }
 
 /**

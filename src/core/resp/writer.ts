@@ -1,9 +1,11 @@
-import type { Reply } from './types.js';
+import type { ArrayReply, Reply } from './types.js';
 
 const EMPTY = Buffer.alloc(0);
 const CRLF_RE = /[\r\n]/g;
 /** 2^63: larger magnitudes are not RESP integers (and would print in exponent form past 1e21). */
 const INT64_LIMIT = 2 ** 63;
+/** INT64_MAX (2^63 − 1), which rounds to 2^63 as a double: how `int(2 ** 63)` is written. */
+const INT64_MAX_TEXT = '9223372036854775807';
 
 /**
  * Append-style RESP2 reply encoder into one growable Buffer, so a whole pipelined batch
@@ -47,10 +49,15 @@ export class ReplyWriter {
     return this.line('-', text.replace(CRLF_RE, ' '));
   }
 
-  /** `:<n>\r\n`; `n` must be an integer within the signed 64-bit range (beyond 2^53 it is already rounded). */
+  /**
+   * `:<n>\r\n`; `n` must be an integer within the signed 64-bit range (beyond 2^53 it is
+   * already rounded). 2^63 stands for INT64_MAX, the double it rounds to (as a parsed
+   * `:9223372036854775807` gives), and is written as 9223372036854775807, so every
+   * integer a ReplyParser returns is written back as a valid RESP integer.
+   */
   int(n: number): this {
     if (!Number.isInteger(n) || Math.abs(n) > INT64_LIMIT) throw new TypeError(`integer reply needs a 64-bit integer, got ${n}`);
-    return this.line(':', Number.isSafeInteger(n) ? String(n) : BigInt(n).toString());
+    return this.line(':', Number.isSafeInteger(n) ? String(n) : n === INT64_LIMIT ? INT64_MAX_TEXT : BigInt(n).toString());
   }
 
   /** `$<byte length>\r\n<bytes>\r\n`; a string is written as UTF-8. */
@@ -86,8 +93,32 @@ export class ReplyWriter {
     return this.line('*', '-1');
   }
 
-  /** Appends any Reply, arrays recursively. */
+  /**
+   * Appends any Reply. Arrays are walked without recursion, so a reply nested however
+   * deep (a ReplyParser accepts any depth, e.g. from a peer whose reply is relayed) is
+   * written, never a stack overflow.
+   */
   reply(r: Reply): this {
+    if (r.type !== 'array') return this.scalar(r);
+    this.arrayHeader(r.items.length);
+    const open: { items: readonly Reply[]; next: number }[] = [{ items: r.items, next: 0 }];
+    while (open.length > 0) {
+      const top = open[open.length - 1]!;
+      if (top.next === top.items.length) {
+        open.pop();
+        continue;
+      }
+      const item = top.items[top.next++]!;
+      if (item.type === 'array') {
+        this.arrayHeader(item.items.length);
+        open.push({ items: item.items, next: 0 });
+      } else this.scalar(item);
+    }
+    return this;
+  }
+
+  /** Appends a Reply that is not an array. */
+  private scalar(r: Exclude<Reply, ArrayReply>): this {
     switch (r.type) {
       case 'simple':
         return this.simple(r.value);
@@ -101,10 +132,6 @@ export class ReplyWriter {
         return this.nullBulk();
       case 'null-array':
         return this.nullArray();
-      case 'array':
-        this.arrayHeader(r.items.length);
-        for (const item of r.items) this.reply(item);
-        return this;
     }
   }
 

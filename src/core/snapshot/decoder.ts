@@ -25,16 +25,20 @@ const enum Phase {
 }
 
 const LENGTH_BYTES = 8;
+/** The first size of the buffer of a field split across chunks, unless the field is smaller. */
+const MIN_PARTIAL = 64 * 1024;
 
 /**
  * Incremental decoder of the *decompressed* `state.bin` record stream:
  * `[u64 LE key length][key][u64 LE value length][value]` repeated, no header or trailer.
  * Feed it chunks split anywhere with `write`; it returns every record completed by the
- * chunk. Memory is bounded by one record: a field split across chunks is copied into a
- * buffer of exactly its length, a complete one is a zero-copy slice of the chunk. A length
- * above `maxFieldBytes` (or beyond 2^53) throws a `CorruptionError` at the offset of that
- * length field in the decompressed stream, before anything is allocated; `end` throws one
- * if the stream stops inside a record.
+ * chunk. Memory is bounded by one record, and by what has arrived: a field split across
+ * chunks is copied into a buffer that grows with the bytes received (doubling from 64 KiB,
+ * ending at exactly the field's length), so an announced length never allocates more
+ * than twice the bytes that arrived plus 64 KiB; a complete field is a zero-copy slice of
+ * the chunk. A length above `maxFieldBytes` (or beyond 2^53) throws a `CorruptionError`
+ * at the offset of that length field in the decompressed stream, before anything is
+ * allocated; `end` throws one if the stream stops inside a record.
  */
 export class StateRecordDecoder {
   private readonly file: string;
@@ -48,7 +52,7 @@ export class StateRecordDecoder {
   /** A length field split across chunks. */
   private readonly lengthBytes = Buffer.alloc(LENGTH_BYTES);
   private lengthFill = 0;
-  /** A key or value split across chunks, and how much of it is filled. */
+  /** A key or value split across chunks (its buffer, possibly not yet of its full length), and how much of it is filled. */
   private partial: Buffer | undefined;
   private partialFill = 0;
   private fieldLength = 0;
@@ -154,13 +158,28 @@ export class StateRecordDecoder {
       this.finishField(chunk.subarray(pos, pos + this.fieldLength), out);
       return pos + this.fieldLength;
     }
-    this.partial ??= Buffer.allocUnsafe(this.fieldLength);
     const take = Math.min(this.fieldLength - this.partialFill, available);
-    chunk.copy(this.partial, this.partialFill, pos, pos + take);
+    const partial = this.reserve(take);
+    chunk.copy(partial, this.partialFill, pos, pos + take);
     this.partialFill += take;
     this.consumed += take;
-    if (this.partialFill === this.fieldLength) this.finishField(this.partial, out);
+    if (this.partialFill === this.fieldLength) this.finishField(partial, out);
     return pos + take;
+  }
+
+  /**
+   * The buffer of the split field, with room for `more` bytes after those filled: it grows
+   * (doubling, at least 64 KiB) with the bytes that arrive, never beyond the field's length,
+   * which it reaches exactly when the field is complete.
+   */
+  private reserve(more: number): Buffer {
+    const need = this.partialFill + more;
+    const have = this.partial?.length ?? 0;
+    if (this.partial !== undefined && need <= have) return this.partial;
+    const grown = Buffer.allocUnsafe(Math.min(this.fieldLength, Math.max(need, 2 * have, MIN_PARTIAL)));
+    this.partial?.copy(grown, 0, 0, this.partialFill);
+    this.partial = grown;
+    return grown;
   }
 
   private finishField(field: Buffer, out: StateRecord[]): void {

@@ -69,9 +69,11 @@ export function encodeSnapshotMeta(meta: SnapshotFileMeta): string {
  * Parses and checks a meta.json, ours or the Go original's (which has no `Membership`:
  * the voters then come from `Peers`, with no learners). Every field is checked: `ID` a
  * valid id agreeing with `Term` and `Index`; `Index`, `Term`, `Size` non-negative safe
- * integers; `CRC` canonical base64 of 8 bytes; `Peers` (when present) base64 of a msgpack
- * array of strings; `Membership` (when present) arrays of strings. Unknown fields are
- * ignored. Any fault throws a `CorruptionError` naming `where` (the file) and the field.
+ * integers (`-0` reads as 0); `CRC` canonical base64 of 8 bytes; `Peers` (when present)
+ * base64 of a msgpack array of strings; `Membership` (when present) arrays of strings.
+ * Unknown fields are ignored. Any fault throws a `CorruptionError` naming `where` (the
+ * file) and the field, quoting at most the first 100 characters of a bad value; whatever
+ * the text (e.g. a value nested too deep for `JSON.stringify`), nothing else is thrown.
  */
 export function decodeSnapshotMeta(text: string, where: string): SnapshotFileMeta {
   const fail = (reason: string): never => {
@@ -86,19 +88,19 @@ export function decodeSnapshotMeta(text: string, where: string): SnapshotFileMet
   if (!isObject(json)) return fail('not a JSON object');
   const integer = (field: string): number => {
     const v = json[field];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return fail(`field ${field} must be a non-negative integer, got ${JSON.stringify(v)}`);
-    return v;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return fail(`field ${field} must be a non-negative integer, got ${shown(v)}`);
+    return v === 0 ? 0 : v; // -0 (from the text "-0") reads as 0
   };
   const index = integer('Index');
   const term = integer('Term');
   const size = integer('Size');
   const id = json.ID;
   const parsed = typeof id === 'string' ? parseSnapshotId(id) : undefined;
-  if (parsed === undefined) return fail(`field ID must be <term>-<index>-<ms>, got ${JSON.stringify(id)}`);
+  if (parsed === undefined) return fail(`field ID must be <term>-<index>-<ms>, got ${shown(id)}`);
   if (parsed.term !== term || parsed.index !== index) fail(`field ID ${id} disagrees with Term ${term} and Index ${index}`);
   const crc = json.CRC;
   if (typeof crc !== 'string' || Buffer.from(crc, 'base64').length !== 8 || Buffer.from(crc, 'base64').toString('base64') !== crc) {
-    return fail(`field CRC must be base64 of 8 bytes, got ${JSON.stringify(crc)}`);
+    return fail(`field CRC must be base64 of 8 bytes, got ${shown(crc)}`);
   }
   const peers = json.Peers === undefined ? undefined : decodePeersField(json.Peers, fail);
   let conf: SnapshotConf;
@@ -116,7 +118,7 @@ export function decodeSnapshotMeta(text: string, where: string): SnapshotFileMet
 function decodePeersField(value: unknown, fail: (reason: string) => never): string[] {
   // Go writes a nil []byte as null.
   if (value === null) return [];
-  if (typeof value !== 'string') return fail(`field Peers must be a base64 string, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string') return fail(`field Peers must be a base64 string, got ${shown(value)}`);
   const bytes = Buffer.from(value, 'base64');
   if (bytes.toString('base64') !== value) return fail('field Peers is not valid base64');
   try {
@@ -129,6 +131,21 @@ function decodePeersField(value: unknown, fail: (reason: string) => never): stri
 function stringArray(value: unknown, field: string, fail: (reason: string) => never): string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) return fail(`field ${field} must be an array of strings`);
   return value as string[];
+}
+
+/** Longest quote of a bad value in an error message. */
+const MAX_SHOWN = 100;
+
+/** `v` as JSON for an error message, cut to MAX_SHOWN characters; never throws. */
+function shown(v: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    return 'a value nested too deep to show';
+  }
+  if (text === undefined) return 'undefined';
+  return text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,16 +1,19 @@
 import t from 'tap';
 import { encodeCommand, ProtocolError, ReplyParser, ReplyWriter, RequestParser, type Reply, type RequestParserOptions } from '../../../src/core/resp/index.js';
 import { seededRng, type Rng } from '../../../src/core/support/rng.js';
+import { FUZZ_SEED, fuzzCount } from '../../helpers/fuzz.js';
 import { feed, randomSplit, type Outcome } from './fixtures/harness.js';
 
 /**
  * Random and mutated inputs fed to fresh parsers. The only exception allowed is
  * ProtocolError, and the same bytes split differently must give the same outcome.
- * Case i uses seededRng(BASE + i); set RESP_FUZZ_SEED to replay another run.
+ * Case i uses seededRng(BASE + i); BITRAFT_FUZZ_SEED (or RESP_FUZZ_SEED) replays another
+ * run, and BITRAFT_FUZZ_INPUTS scales the counts as for `test/core/fuzz/` (which fuzzes
+ * the same decoders against a reference decoder, with hostile headers and allocation checks).
  */
-const BASE = Number(process.env.RESP_FUZZ_SEED ?? 20_240_601);
-const REQUEST_CASES = 100_000;
-const REPLY_CASES = 20_000;
+const BASE = Number(process.env.RESP_FUZZ_SEED ?? FUZZ_SEED);
+const REQUEST_CASES = fuzzCount('resp-split/requests');
+const REPLY_CASES = fuzzCount('resp-split/replies');
 
 const INTERESTING = Buffer.from('*$\r\n\r\n0123456789-+:"\'\\x \t\0aZ');
 
