@@ -1,5 +1,6 @@
 import { Command, Flags } from '@oclif/core';
-import { describeError, parsePeerRoutes, secretOf } from '../core/cli/index.js';
+import { describeError, secretOf } from '../core/cli/index.js';
+import { parsePeerRoutes } from '../core/cluster/index.js';
 import { DEFAULT_CONFIG, formatAddress, parseAddress, startNode, streamLogger, type Durability, type ServerConfig } from '../core/server/index.js';
 
 /** `bitraft serve`: runs a node. */

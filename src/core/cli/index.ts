@@ -6,4 +6,3 @@ export { connectionFlags, credentialsFromFlags, type ConnectionFlagValues } from
 export { membershipArgs, membershipFlags, runMembershipChange, type MembershipResult } from './membership.js';
 export { renderLogSummary } from './log-summary.js';
 export { secretOf } from './secret.js';
-export { parsePeerRoutes } from './peer-routes.js';

@@ -1,6 +1,6 @@
 /** Public entry point of the cluster layer, for the CLI commands. */
 export { requestMembershipChange, type MembershipRequest } from './join.js';
 export { clientTlsOptions, readSecretFile, type ClientTlsFiles } from './client-tls.js';
-export type { NodeCredentials } from './credentials.js';
+export { parsePeerRoutes, type NodeCredentials } from './credentials.js';
 export { describeEntries, inspectLog, verifyLog, type DescribedEntry, type EntryFilter, type LogSummary, type LogVerification } from './log-inspection.js';
 export { requestSnapshot, parseSnapshotReply, type RemoteSnapshot, type SnapshotRequest } from './remote-snapshot.js';

@@ -21,13 +21,23 @@ export interface RequestParserOptions {
   maxMultibulkLength?: number;
   /** Longest inline-command line, in bytes before its '\n'. Default 64 KiB. */
   maxInlineLength?: number;
+  /** Most bytes of arguments one multibulk request may add up to. Default 1 GiB (Redis client-query-buffer-limit). */
+  maxQueryBuffer?: number;
 }
+
+/**
+ * Redis's limits for a client that has not authenticated yet (CVE-2021-32675): at most 10
+ * arguments of at most 16 KiB, so a few bytes from a stranger never make the node
+ * allocate or wait for much.
+ */
+export const UNAUTHENTICATED_LIMITS = Object.freeze({ maxMultibulkLength: 10, maxBulkLength: 16 * 1024 });
 
 /** The defaults of RequestParserOptions. */
 export const DEFAULT_REQUEST_LIMITS: Readonly<Required<RequestParserOptions>> = Object.freeze({
   maxBulkLength: 512 * 1024 * 1024,
   maxMultibulkLength: 1024 * 1024,
   maxInlineLength: 64 * 1024,
+  maxQueryBuffer: 1024 * 1024 * 1024,
 });
 
 /** Decoder states. Start: between requests, where the next byte chooses multibulk ('*') or inline. */
@@ -58,6 +68,20 @@ export class RequestParser extends StreamParser<Command> {
   private args: Buffer[] = [];
   private remaining = 0;
   private bulkLength = 0;
+  /** Bytes of the arguments of the current multibulk request so far. */
+  private argBytes = 0;
+  /**
+   * False while the client has not authenticated: `UNAUTHENTICATED_LIMITS` apply to the
+   * requests parsed from then on, with Redis's `unauthenticated multibulk length` and
+   * `unauthenticated bulk length` errors. Set it back to true once AUTH succeeds.
+   */
+  authenticated = true;
+  /**
+   * When set, `push` stops after each command (leaving later bytes pending; `push` an
+   * empty Buffer for the next one), so the caller can run a command — such as AUTH —
+   * before the next one is parsed under limits it changes.
+   */
+  onePerPush = false;
 
   constructor(options: RequestParserOptions = {}) {
     super();
@@ -66,6 +90,7 @@ export class RequestParser extends StreamParser<Command> {
       maxBulkLength: options.maxBulkLength ?? d.maxBulkLength,
       maxMultibulkLength: options.maxMultibulkLength ?? d.maxMultibulkLength,
       maxInlineLength: options.maxInlineLength ?? d.maxInlineLength,
+      maxQueryBuffer: options.maxQueryBuffer ?? d.maxQueryBuffer,
     };
   }
 
@@ -82,7 +107,7 @@ export class RequestParser extends StreamParser<Command> {
     const q = this.queue;
     switch (this.state) {
       case State.Start:
-        if (q.length === 0) return false;
+        if (q.length === 0 || (this.onePerPush && out.length > 0)) return false;
         this.state = q.byteAt(0) === STAR ? State.Count : State.Inline;
         return true;
       case State.Inline: {
@@ -99,11 +124,13 @@ export class RequestParser extends StreamParser<Command> {
       case State.Count: {
         const n = this.readHeader('too big mbulk count string', 'invalid multibulk length');
         if (n === undefined) return false;
+        if (!this.authenticated && n > UNAUTHENTICATED_LIMITS.maxMultibulkLength) this.fail('unauthenticated multibulk length');
         if (n > this.limits.maxMultibulkLength) this.fail('invalid multibulk length');
         if (n <= 0) {
           this.state = State.Start;
         } else {
           this.remaining = n;
+          this.argBytes = 0;
           this.state = State.BulkHeader;
         }
         return true;
@@ -114,7 +141,10 @@ export class RequestParser extends StreamParser<Command> {
         if (first !== DOLLAR) this.fail(`expected '$', got '${String.fromCharCode(first)}'`);
         const n = this.readHeader('too big bulk count string', 'invalid bulk length');
         if (n === undefined) return false;
+        if (!this.authenticated && n > UNAUTHENTICATED_LIMITS.maxBulkLength) this.fail('unauthenticated bulk length');
         if (n < 0 || n > this.limits.maxBulkLength) this.fail('invalid bulk length');
+        this.argBytes += n;
+        if (this.argBytes > this.limits.maxQueryBuffer) this.fail('query buffer limit reached');
         this.bulkLength = n;
         this.state = State.BulkData;
         return true;
@@ -169,13 +199,6 @@ export class RequestParser extends StreamParser<Command> {
   }
 }
 
-/** A RequestParser that stops right after its first command, leaving any later byte pending. */
-class FirstCommandParser extends RequestParser {
-  protected override step(out: Command[]): boolean {
-    return out.length === 0 && super.step(out);
-  }
-}
-
 /**
  * Parses exactly one complete command from `raw` (e.g. a replicated log entry made by
  * `encodeCommand`). Throws ProtocolError when `raw` is malformed before the end of its
@@ -184,7 +207,8 @@ class FirstCommandParser extends RequestParser {
  * the first command, even one that forms no command (`trailing bytes after the command`).
  */
 export function parseOne(raw: Buffer, options?: RequestParserOptions): Command {
-  const parser = new FirstCommandParser(options);
+  const parser = new RequestParser(options);
+  parser.onePerPush = true;
   const commands = parser.push(raw);
   if (commands.length === 1 && parser.pendingBytes === 0) return commands[0]!;
   const what = commands.length === 1 ? 'trailing bytes after the command' : parser.midRequest ? 'incomplete command' : 'no command';

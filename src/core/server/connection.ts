@@ -9,6 +9,7 @@ import type { Session } from './session.js';
 
 /** Replies not yet written; reading pauses above this many. */
 const MAX_PENDING_REPLIES = 4096;
+const NOTHING = Buffer.alloc(0);
 
 interface Pending {
   reply: Reply | undefined;
@@ -20,6 +21,10 @@ interface Pending {
  * socket write per batch. A reply that waits (a durable write) holds back the replies
  * after it, never reorders them. A protocol error is answered with
  * `-ERR Protocol error: …` and the connection is closed; other clients are unaffected.
+ *
+ * Until the client authenticates (when a password is required), its requests are parsed
+ * under Redis's unauthenticated limits (10 arguments, 16 KiB each), one command at a
+ * time, so the requests after a successful AUTH in the same chunk get the full limits.
  */
 export class Connection {
   readonly session: Session;
@@ -37,6 +42,8 @@ export class Connection {
     this.socket = socket;
     this.ctx = ctx;
     this.session = session;
+    this.parser.authenticated = session.authenticated;
+    this.parser.onePerPush = !session.authenticated;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.maybeResume());
@@ -53,26 +60,37 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.closed || this.session.closeAfterReplies) return;
-    let commands: readonly Command[];
+    const parser = this.parser;
     let protocolError: ProtocolError | undefined;
-    try {
-      commands = this.parser.push(chunk);
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      // Commands completed before the bad bytes run first, as in Redis.
-      commands = err.parsed as readonly Command[];
-      protocolError = err;
-    }
-    for (const cmd of commands) {
-      if (looksLikeHttp(cmd.args[0]!)) {
-        // As Redis: a browser tricked into talking to us gets nothing, not even earlier replies.
-        this.ctx.logger.warn(`possible security attack: client ${this.session.addr} sent an HTTP request; connection closed`);
-        this.closed = true;
-        this.socket.destroy();
-        return;
+    for (let input = chunk; ; input = NOTHING) {
+      let commands: readonly Command[];
+      try {
+        commands = parser.push(input);
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        // Commands completed before the bad bytes run first, as in Redis.
+        commands = err.parsed as readonly Command[];
+        protocolError = err;
       }
-      this.enqueue(dispatch(this.ctx, this.session, cmd.args));
-      if (this.session.closeAfterReplies) break;
+      for (const cmd of commands) {
+        if (looksLikeHttp(cmd.args[0]!)) {
+          // As Redis: a browser tricked into talking to us gets nothing, not even earlier replies.
+          this.ctx.logger.warn(`possible security attack: client ${this.session.addr} sent an HTTP request; connection closed`);
+          this.closed = true;
+          this.socket.destroy();
+          return;
+        }
+        this.enqueue(dispatch(this.ctx, this.session, cmd.args));
+        if (this.session.closeAfterReplies) break;
+      }
+      if (protocolError || this.session.closeAfterReplies || !parser.onePerPush) break;
+      if (this.session.authenticated) {
+        // AUTH succeeded: the rest of the input is parsed with the full limits, all at once.
+        parser.authenticated = true;
+        parser.onePerPush = false;
+      } else if (commands.length === 0) {
+        break;
+      }
     }
     if (protocolError && !this.session.closeAfterReplies) {
       this.enqueue(errorReply(`ERR Protocol error: ${protocolError.message}`));

@@ -266,3 +266,47 @@ t.test('ChunkQueue: scan only searches bytes it has not seen', async (t) => {
   t.equal(q.scan(0x0a), 100_000);
   t.equal(q.take(100_001).length, 100_001);
 });
+
+t.test("before AUTH: Redis's limits of 10 arguments and 16 KiB per argument, with its messages", async (t) => {
+  const parse = (input: Buffer | string) => {
+    const p = new RequestParser();
+    p.authenticated = false;
+    try {
+      return { items: p.push(Buffer.from(input)).map((c) => c.args.length) };
+    } catch (err) {
+      return { error: (err as ProtocolError).message };
+    }
+  };
+  t.same(parse(enc(...Array.from({ length: 10 }, () => 'a'))), { items: [10] }, '10 arguments');
+  t.same(parse(enc(...Array.from({ length: 11 }, () => 'a'))), { error: 'unauthenticated multibulk length' });
+  t.same(parse('*11\r\n'), { error: 'unauthenticated multibulk length' }, 'from the header alone');
+  t.same(parse(enc('SET', 'k', 'v'.repeat(16 * 1024))), { items: [3] }, '16 KiB');
+  t.same(parse(`*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$${16 * 1024 + 1}\r\n`), { error: 'unauthenticated bulk length' }, 'before the bytes arrive');
+  t.same(parse('*2147483647\r\n'), { error: 'unauthenticated multibulk length' });
+  const later = new RequestParser();
+  later.authenticated = false;
+  later.authenticated = true;
+  t.same(later.push(enc(...Array.from({ length: 11 }, () => 'a'))).length, 1, 'once authenticated, the full limits');
+});
+
+t.test('onePerPush: one command per push, the rest left pending', async (t) => {
+  const p = new RequestParser();
+  p.onePerPush = true;
+  const input = Buffer.concat([enc('AUTH', 'pw'), enc('GET', 'a'), Buffer.from('PING\r\n')]);
+  t.same(p.push(input).map((c) => c.args[0]!.toString()), ['AUTH']);
+  t.ok(p.pendingBytes > 0);
+  t.same(p.push(Buffer.alloc(0)).map((c) => c.args[0]!.toString()), ['GET']);
+  p.onePerPush = false;
+  t.same(p.push(Buffer.alloc(0)).map((c) => c.args[0]!.toString()), ['PING']);
+  t.equal(p.pendingBytes, 0);
+});
+
+t.test('the arguments of one request may add up to maxQueryBuffer (1 GiB), not more', async (t) => {
+  t.equal(DEFAULT_REQUEST_LIMITS.maxQueryBuffer, 1024 * 1024 * 1024);
+  const p = new RequestParser({ maxQueryBuffer: 100 });
+  t.same(p.push(enc('SET', 'k', 'v'.repeat(96))).length, 1, 'exactly 100 bytes');
+  const over = new RequestParser({ maxQueryBuffer: 100 });
+  t.throws(() => over.push(enc('SET', 'k', 'v'.repeat(97))), { message: 'query buffer limit reached' });
+  const early = new RequestParser({ maxQueryBuffer: 100 });
+  t.throws(() => early.push(Buffer.from('*2\r\n$50\r\n' + 'x'.repeat(50) + '\r\n$51\r\n')), { message: 'query buffer limit reached' }, 'as soon as a header crosses it, before its bytes');
+});

@@ -401,3 +401,22 @@ t.test('a client whose unread replies pass --max-output-buffer is disconnected',
   unlimited.sock.send(cmd('PING'));
   t.equal(unlimited.sock.count('destroy'), 0, '0: no limit');
 });
+
+t.test("before AUTH, Redis's unauthenticated limits; after AUTH in the same chunk, the full ones", async (t) => {
+  const big = cmd('SET', 'k', 'v'.repeat(20_000));
+  const before = await open(t, { config: { requirepass: 'pw' } });
+  before.sock.send(big);
+  t.equal(before.sock.output(), '-ERR Protocol error: unauthenticated bulk length\r\n');
+  t.equal(before.sock.count('end'), 1, 'and the connection is closed');
+  const many = await open(t, { config: { requirepass: 'pw' } });
+  many.sock.send(cmd('AUTH', 'wrong') + cmd(...Array.from({ length: 11 }, () => 'x')));
+  t.equal(many.sock.output(), '-WRONGPASS invalid username-password pair or user is disabled.\r\n-ERR Protocol error: unauthenticated multibulk length\r\n');
+  const after = await open(t, { config: { requirepass: 'pw' } });
+  after.sock.send(cmd('PING') + cmd('AUTH', 'pw') + big + cmd('GET', 'k') + cmd(...Array.from({ length: 11 }, () => 'ECHO')));
+  t.equal(after.sock.output(), `${PONG}${OK}${OK}$20000\r\n${'v'.repeat(20_000)}\r\n-ERR wrong number of arguments for 'echo' command\r\n`);
+  t.equal(after.sock.writes.length, 1, 'still one write for the batch');
+  t.equal(after.sock.count('end'), 0);
+  const open_ = await open(t);
+  open_.sock.send(big);
+  t.equal(open_.sock.output(), OK, 'without a password, the full limits from the start');
+});

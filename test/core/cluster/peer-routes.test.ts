@@ -1,6 +1,5 @@
 import t from 'tap';
-import { parsePeerRoutes } from '../../../src/core/cli/index.js';
-import { dialAddress } from '../../../src/core/cluster/credentials.js';
+import { dialAddress, parsePeerRoutes } from '../../../src/core/cluster/credentials.js';
 
 t.test('parsePeerRoutes: id=host:port pairs, normalised', async (t) => {
   t.equal(parsePeerRoutes(undefined), undefined);
