@@ -58,6 +58,8 @@ export interface MergeHost {
   forget(slot: number): void;
   /** Resolves once every view (`StoreView`) open at the call is closed. */
   whenViewsClosed(): Promise<void>;
+  /** Resolves once every write made before the call is on stable storage. */
+  sync(): Promise<void>;
 }
 
 interface Output {
@@ -90,8 +92,10 @@ interface Moves {
  * 2. Fsync the outputs, rename them into place with their hints, fsync the directory.
  * 3. Point the keydir at the outputs, but only for keys not written since they were
  *    copied (a conditional update).
- * 4. Once the views opened before step 3 are closed (they read the inputs), delete the
- *    inputs oldest first, then their hints.
+ * 4. Once the views opened before step 3 are closed (they read the inputs) and the
+ *    writes that superseded records left uncopied are durable (`sync`), delete the
+ *    inputs oldest first, each deletion made durable (directory fsync) before the next,
+ *    then their hints.
  *
  * Outputs sort after the inputs and before newer files, so any mix of complete outputs
  * and remaining inputs opens to the same contents; deleting oldest first keeps every
@@ -208,11 +212,17 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
   const inputsUnread = host.whenViewsClosed();
   await step('keydir-swapped');
   await inputsUnread;
+  // A record not copied was superseded by a newer write, maybe not yet synced: that write
+  // must be durable before the input holding the last durable older value goes.
+  await host.sync();
 
   for (const { slot, ordinal } of inputs) {
     host.files[ordinal] = undefined;
     slot.file.close();
     fs.rmSync(slot.file.path, { force: true });
+    // Durable before the next (newer) input goes: a newer input may hold the tombstone
+    // hiding a deleted key's value in this one, and must not be gone while this one stays.
+    fsyncDir(host.dir);
     await step('input-deleted');
   }
   for (const { slot } of inputs) fs.rmSync(path.join(host.dir, hintFileName(slot.file.id)), { force: true });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { BitraftError, CorruptionError, LimitError, type ErrorCode } from '../support/errors.js';
 import { DataFile, readFully, scanRecords, writeFully, type ScanProblem } from './datafile.js';
 import { compareFileIds, dataFileName, fileBaseName, hintFileName, parseDataFileName, TEMP_SUFFIX, type FileId } from './file-id.js';
-import { fsyncDir, readIfExists } from './fs-util.js';
+import { fsyncDir, mkdirDurable, readIfExists } from './fs-util.js';
 import { checkHint, forEachHintRaw, HintWriter, type HintState } from './hint.js';
 import { KeyDir, keyFromString, keyToString, type KeyString } from './keydir.js';
 import { acquireLock, type DirLock } from './lock.js';
@@ -115,7 +115,7 @@ export class Bitcask {
    */
   static async open(dir: string, opts: BitcaskOptions = {}): Promise<Bitcask> {
     const options = resolveOptions(opts);
-    if (!options.readOnly) fs.mkdirSync(dir, { recursive: true });
+    if (!options.readOnly) mkdirDurable(dir);
     const lock = options.readOnly ? undefined : acquireLock(dir, options.logger);
     const store = new Bitcask(dir, options, lock);
     try {

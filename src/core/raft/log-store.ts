@@ -181,6 +181,15 @@ function fsyncDir(dir: string): void {
   }
 }
 
+/** Creates `dir` and its missing parents, fsyncing the parent of each one created. */
+function mkdirDurable(dir: string): void {
+  const first = fs.mkdirSync(dir, { recursive: true });
+  if (first === undefined) return;
+  // From `dir` up to the first directory created: each one's entry is in its parent.
+  const stop = path.dirname(path.resolve(first));
+  for (let d = path.resolve(dir); d !== stop; d = path.dirname(d)) fsyncDir(path.dirname(d));
+}
+
 /** What the state file holds. */
 interface PersistedState {
   readonly hardState: HardState;
@@ -296,12 +305,16 @@ export class DiskLogStore implements LogStorage {
    * Cuts a torn last record with a warning; throws `CorruptionError` for anything worse.
    */
   static open(dir: string, options: DiskLogStoreOptions = {}): DiskLogStore {
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirDurable(dir);
     fs.rmSync(path.join(dir, LOG_FILE + TMP_SUFFIX), { force: true });
     fs.rmSync(path.join(dir, STATE_FILE + TMP_SUFFIX), { force: true });
     const state = readStateFile(path.join(dir, STATE_FILE));
-    const fd = fs.openSync(path.join(dir, LOG_FILE), fs.constants.O_RDWR | fs.constants.O_CREAT);
+    const logPath = path.join(dir, LOG_FILE);
+    const created = !fs.existsSync(logPath);
+    const fd = fs.openSync(logPath, fs.constants.O_RDWR | fs.constants.O_CREAT);
     try {
+      // A new log's directory entry is durable before any entry in it is acknowledged.
+      if (created) fsyncDir(dir);
       const store = new DiskLogStore(dir, fd, options.logger ?? silentLogger, state, options);
       store.load();
       return store;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { fsyncDir } from '../bitcask/fs-util.js';
+import { fsyncDir, mkdirDurable } from '../bitcask/fs-util.js';
 import { systemClock, type Clock } from '../support/clock.js';
 import { crc64, crc64Bytes } from '../support/crc64.js';
 import { BitraftError, CorruptionError, hasCode } from '../support/errors.js';
@@ -70,7 +70,7 @@ export class SnapshotStore {
     this.retain = options.retain;
     this.logger = options.logger;
     this.clock = options.clock ?? systemClock;
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirDurable(dir);
     for (const name of fs.readdirSync(dir)) {
       if (!name.startsWith(TEMP_PREFIX)) continue;
       fs.rmSync(path.join(dir, name), { recursive: true, force: true });
@@ -207,14 +207,19 @@ export class SnapshotStore {
   }
 
   /**
-   * Deletes (rm -r) every snapshot but the newest `retain` and `keep` (an id, kept even
-   * when older). Snapshots that `list` skips are left alone.
+   * Deletes every snapshot but the newest `retain` and `keep` (an id, kept even when
+   * older). Snapshots that `list` skips are left alone. Each is first renamed to a temp
+   * dir, durably, then removed (rm -r): a crash in the middle leaves a temp dir that the
+   * next open removes, never a half-deleted snapshot under its name.
    */
   prune(keep?: string): void {
     const all = this.list();
     for (const s of all.slice(this.retain)) {
       if (s.meta.id === keep) continue;
-      fs.rmSync(s.path, { recursive: true, force: true });
+      const trash = path.join(this.dir, `${TEMP_PREFIX}${s.meta.id}.pruned`);
+      fs.renameSync(s.path, trash);
+      fsyncDir(this.dir);
+      fs.rmSync(trash, { recursive: true, force: true });
       this.logger.info(`deleted snapshot ${s.path} (keeping the newest ${this.retain})`);
     }
   }
