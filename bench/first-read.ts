@@ -43,7 +43,17 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * `GET key` until the reply is `expected`. Throws, with the server's output, if the
  * server exits first or is not ready within `giveUpMs`; the server is then SIGKILLed.
  */
-export async function timeToFirstRead(spawn: () => Child, port: number, key: string, expected: string, giveUpMs = 120_000): Promise<{ proc: Child; read: FirstRead }> {
+export function timeToFirstRead(spawn: () => Child, port: number, key: string, expected: string, giveUpMs = 120_000): Promise<{ proc: Child; read: FirstRead }> {
+  return timeToReply(spawn, port, ['GET', key], expected, giveUpMs);
+}
+
+/**
+ * Calls `spawn` (which must start the server listening on `port`) and sends `args` on a
+ * fresh connection every `POLL_MS` until the reply is `expected`. Throws, with the
+ * server's output, if the server exits first or does not answer so within `giveUpMs`;
+ * the server is then SIGKILLed.
+ */
+export async function timeToReply(spawn: () => Child, port: number, args: string[], expected: string | number, giveUpMs: number): Promise<{ proc: Child; read: FirstRead }> {
   const spawnedAtMs = Date.now();
   const t0 = now();
   const proc = spawn();
@@ -52,13 +62,13 @@ export async function timeToFirstRead(spawn: () => Child, port: number, key: str
   for (;;) {
     probes++;
     try {
-      const reply = await command(port, ['GET', key], PROBE_TIMEOUT_MS);
+      const reply = await command(port, args, PROBE_TIMEOUT_MS);
       if (reply === expected) break;
-      last = `GET ${key} answered ${JSON.stringify(reply)}`;
+      last = `${args.join(' ')} answered ${JSON.stringify(reply)}`;
     } catch (err) {
       last = err instanceof Error ? err.message : String(err);
     }
-    const failure = proc.hasExited() ? 'exited' : (now() - t0) * 1000 > giveUpMs ? `was not ready within ${giveUpMs} ms` : undefined;
+    const failure = proc.hasExited() ? 'exited' : (now() - t0) * 1000 > giveUpMs ? `did not answer ${JSON.stringify(expected)} within ${giveUpMs} ms` : undefined;
     if (failure !== undefined) {
       killPid(proc.pid, 'SIGKILL');
       await proc.exited;

@@ -33,7 +33,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bulkLoad, loadKey, loadValue } from '../test/helpers/bulk-load.js';
 import { REPO_ROOT, spawnChild, tail, type Child } from '../test/helpers/processes.js';
-import { logLineAfter, POLL_MS } from './first-read.js';
+import { logLineAfter, timeToReply, type FirstRead } from './first-read.js';
 import { median, now, type BenchConfig, type Metric, type Suite } from './harness.js';
 import { HOST, freePort, killPid, runToolTo, startBitraftNode, startRedis, stopChild } from './procs.js';
 import { command, ReplyError, type Reply } from './resp-client.js';
@@ -114,47 +114,6 @@ async function timeReaders(file: string, keys: number, scratch: string, log: (m:
   return times;
 }
 
-/** One server timed from its spawn until it holds every key. */
-interface CatchUp {
-  proc: Child;
-  /** Spawn → `DBSIZE` = keys, ms. */
-  ms: number;
-  probes: number;
-  /** Wall-clock time of the spawn (ms since the epoch), to place the server's log lines. */
-  spawnedAtMs: number;
-}
-
-/**
- * Calls `spawn` (a server that will listen on `port`) and asks `DBSIZE` on a fresh
- * connection every `POLL_MS` until it answers `keys`. Throws, with the server's output,
- * if the server exits first or is not there within `giveUpMs`; it is then SIGKILLed.
- */
-async function timeToDbsize(spawn: () => Child, port: number, keys: number, giveUpMs = SLOW_MS): Promise<CatchUp> {
-  const spawnedAtMs = Date.now();
-  const t0 = now();
-  const proc = spawn();
-  let probes = 0;
-  let last = 'no probe yet';
-  for (;;) {
-    probes++;
-    try {
-      const reply = await command(port, ['DBSIZE'], 5000);
-      if (reply === keys) break;
-      last = `DBSIZE answered ${replyText(reply)}`;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    const failure = proc.hasExited() ? 'exited' : (now() - t0) * 1000 > giveUpMs ? `did not hold ${keys} keys within ${giveUpMs} ms` : undefined;
-    if (failure !== undefined) {
-      killPid(proc.pid, 'SIGKILL');
-      await proc.exited;
-      throw new Error(`${proc.what} ${failure}; last probe: ${last}\n--- stderr ---\n${tail(proc.stderr())}\n--- stdout ---\n${tail(proc.stdout())}`);
-    }
-    await sleep(POLL_MS);
-  }
-  return { proc, ms: (now() - t0) * 1000, probes, spawnedAtMs };
-}
-
 /** Checks `SPOT_CHECKS` random keys' values on `port` (with `--consistency low`, its own store). */
 async function spotCheck(port: number, keys: number): Promise<void> {
   for (let n = 0; n < SPOT_CHECKS; n++) {
@@ -187,7 +146,7 @@ interface BitraftResult {
   snapshotMs: number;
   snapshotBytes: number;
   readers: Record<ReaderId, number[]>;
-  catchUp: Omit<CatchUp, 'proc'>;
+  catchUp: FirstRead;
   /** The joiner's log: spawn → listening, → snapshot installed; the install as it logged it. */
   listeningMs: number;
   installedMs: number;
@@ -203,7 +162,7 @@ interface RedisResult {
   loadSeconds: number;
   saveMs: number;
   rdbBytes: number;
-  catchUp: Omit<CatchUp, 'proc'>;
+  catchUp: FirstRead;
 }
 
 async function runSnapshotSuite(config: BenchConfig): Promise<Metric[]> {
@@ -264,7 +223,7 @@ async function measureBitraft(config: BenchConfig, dirs: Dirs, scratch: string, 
   const port = await freePort();
   const id = `${HOST}:${port}`;
   const args = [BIN, 'serve', '--dir', dirs.joiner, '--bind', id, '--join', `${HOST}:${leader.port}`, '--consistency', 'low', ...SNAPSHOT_FLAGS];
-  const { proc, ...catchUp } = await timeToDbsize(() => track(spawnChild(process.execPath, args, { what: 'bitraft serve --join (snapshot joiner)' })), port, keys);
+  const { proc, read: catchUp } = await timeToReply(() => track(spawnChild(process.execPath, args, { what: 'bitraft serve --join (snapshot joiner)' })), port, ['DBSIZE'], keys, SLOW_MS);
   await spotCheck(port, keys);
   const voterAfterMs = await waitForVoter(leader.port, id);
   const joinLog = proc.stderr();
@@ -310,7 +269,7 @@ async function measureRedis(config: BenchConfig, dirs: Dirs, track: Track, stop:
   const port = await freePort();
   const argv = ['--port', String(port), '--bind', HOST, '--dir', dirs.replica, '--save', '', '--daemonize', 'no', '--protected-mode', 'no', '--logfile', ''];
   argv.push('--replicaof', HOST, String(master.port));
-  const { proc, ...catchUp } = await timeToDbsize(() => track(spawnChild('redis-server', argv, { cwd: dirs.replica, what: 'redis-server --replicaof (snapshot)' })), port, keys);
+  const { proc, read: catchUp } = await timeToReply(() => track(spawnChild('redis-server', argv, { cwd: dirs.replica, what: 'redis-server --replicaof (snapshot)' })), port, ['DBSIZE'], keys, SLOW_MS);
   await spotCheck(port, keys);
   log(`redis-server replica: DBSIZE = ${formatCount(keys)} after ${catchUp.ms.toFixed(0)} ms`);
   await stop(proc);

@@ -32,21 +32,25 @@ export function halfSipHash(bytes: Uint8Array, start: number, end: number, seed:
   const len = end - start;
   const blocks = start + (len & ~3);
   let i = start;
-  let m = 0;
-  // One pass per word, then one for the last block: the 0–3 bytes left and the length's low byte on top.
+  // Passes: one per 4-byte word; then the last block (the 0–3 bytes left, the length's
+  // low byte on top); then the finalisation. Each runs the same SipRound, n times.
   for (;;) {
-    const last = i >= blocks;
-    if (last) {
+    const final = i > end;
+    let m = 0;
+    if (final) {
+      v2 ^= 0xff;
+    } else if (i < blocks) {
+      m = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+      v3 ^= m;
+    } else {
       m = (len & 0xff) << 24;
       const rest = end - i;
       if (rest > 2) m |= bytes[i + 2]! << 16;
       if (rest > 1) m |= bytes[i + 1]! << 8;
       if (rest > 0) m |= bytes[i]!;
-    } else {
-      m = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+      v3 ^= m;
     }
-    v3 ^= m;
-    for (let r = 0; r < cRounds; r++) {
+    for (let r = final ? dRounds : cRounds; r > 0; r--) {
       v0 = (v0 + v1) | 0;
       v1 = (v1 << 5) | (v1 >>> 27);
       v1 ^= v0;
@@ -62,28 +66,11 @@ export function halfSipHash(bytes: Uint8Array, start: number, end: number, seed:
       v1 ^= v2;
       v2 = (v2 << 16) | (v2 >>> 16);
     }
+    if (final) return v1 ^ v3;
     v0 ^= m;
-    if (last) break;
-    i += 4;
+    // After the last block, step past `end`: the next pass finalises.
+    i = i < blocks ? i + 4 : end + 1;
   }
-  v2 ^= 0xff;
-  for (let r = 0; r < dRounds; r++) {
-    v0 = (v0 + v1) | 0;
-    v1 = (v1 << 5) | (v1 >>> 27);
-    v1 ^= v0;
-    v0 = (v0 << 16) | (v0 >>> 16);
-    v2 = (v2 + v3) | 0;
-    v3 = (v3 << 8) | (v3 >>> 24);
-    v3 ^= v2;
-    v0 = (v0 + v3) | 0;
-    v3 = (v3 << 7) | (v3 >>> 25);
-    v3 ^= v0;
-    v2 = (v2 + v1) | 0;
-    v1 = (v1 << 13) | (v1 >>> 19);
-    v1 ^= v2;
-    v2 = (v2 << 16) | (v2 >>> 16);
-  }
-  return v1 ^ v3;
 }
 
 /** A fresh secret seed for `hashKey` from the system's cryptographic random source. */
