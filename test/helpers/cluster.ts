@@ -4,7 +4,10 @@
  * bootstraps a new cluster, the others `--join` it; `startCluster` returns once the
  * leader's RAFTPEERS lists every node as a voter. Nodes can then be killed and restarted
  * (same directory and port, so the same node id), paused and resumed (SIGSTOP/SIGCONT),
- * added (`--join`) and removed (RAFTREMOVEPEER through the leader).
+ * added (`--join`) and removed (RAFTREMOVEPEER through the leader), and a removed node
+ * wiped (its directory emptied) and added again under the same id. Addresses can be
+ * reserved before anything starts (`reserve`), so that flags naming every node — such as
+ * the peer routes of a fault-injecting network (`spawnArgs`) — are known up front.
  *
  * Every process started here is killed by pid when the test ends (paused ones are sent
  * SIGCONT first), then the data directories are removed. Uses the compiled CLI
@@ -171,6 +174,10 @@ export interface ClusterNode {
   member: boolean;
   /** Removed from the cluster with `remove`. */
   removed: boolean;
+  /** The `--join` target it was started with, passed again on restarts (ignored by a node that has cluster state). */
+  join: string | undefined;
+  /** How many times `wipe` emptied its directory. */
+  wipes: number;
 }
 
 /** Options of `startCluster`. */
@@ -188,6 +195,8 @@ export interface ClusterOptions {
   args?: string[];
   /** Extra flags for node i (after `args`). */
   nodeArgs?: (i: number) => string[];
+  /** Flags computed for a node at every start, restarts included (after its own). */
+  spawnArgs?: (node: ClusterNode) => string[];
 }
 
 /** What `waitForLeader` accepts. */
@@ -204,8 +213,10 @@ export class TestCluster {
   readonly heartbeatMs: number;
   readonly electionMs: number;
   readonly requestTimeoutMs: number;
-  private readonly base: string;
+  /** The directory holding every node's data directory (removed in teardown). */
+  readonly base: string;
   private readonly common: string[];
+  private readonly spawnArgs: (node: ClusterNode) => string[];
   private readonly clients = new Set<Redis>();
   private tornDown = false;
 
@@ -219,6 +230,7 @@ export class TestCluster {
       ...(opts.requestTimeoutMs !== undefined || fast ? ['--request-timeout', String(this.requestTimeoutMs)] : []),
       ...(opts.args ?? []),
     ];
+    this.spawnArgs = opts.spawnArgs ?? (() => []);
     this.base = fs.mkdtempSync(path.join(os.tmpdir(), 'bitraft-cluster-'));
     t.teardown(() => this.teardown());
   }
@@ -267,15 +279,32 @@ export class TestCluster {
     const port = await freePort();
     const name = `n${this.nodes.length}`;
     const dir = path.join(this.base, name);
-    const node: ClusterNode = { name, port, addr: `${HOST}:${port}`, dir, args, proc: undefined, generations: [], paused: false, member: false, removed: false };
+    const node: ClusterNode = { name, port, addr: `${HOST}:${port}`, dir, args, proc: undefined, generations: [], paused: false, member: false, removed: false, join: undefined, wipes: 0 };
     this.nodes.push(node);
     return node;
+  }
+
+  /**
+   * Reserves `count` nodes — ports and directories — without starting them; `start` and
+   * `add` use them, in order, before creating others. A reserved port is not held open:
+   * if another process takes it meanwhile, starting that node fails.
+   */
+  async reserve(count: number): Promise<ClusterNode[]> {
+    const out: ClusterNode[] = [];
+    for (let i = 0; i < count; i++) out.push(await this.newNode([]));
+    return out;
+  }
+
+  /** The first reserved node never started, if any. */
+  private unstarted(): ClusterNode | undefined {
+    return this.nodes.find((n) => n.generations.length === 0 && !n.member);
   }
 
   /** Starts `node`'s process and waits until it listens. */
   private async spawn(node: ClusterNode, join?: string): Promise<void> {
     if (this.running(node)) throw new Error(`${node.name} is already running`);
-    const args = serveArgs(node.dir, node.port, [...this.common, ...node.args, ...(join ? ['--join', join] : [])]);
+    if (join !== undefined) node.join = join;
+    const args = serveArgs(node.dir, node.port, [...this.common, ...node.args, ...this.spawnArgs(node), ...(node.join !== undefined ? ['--join', node.join] : [])]);
     const proc = spawnChild(process.execPath, args, { what: `${node.name} (${node.addr})` });
     node.proc = proc;
     node.paused = false;
@@ -283,8 +312,17 @@ export class TestCluster {
     await waitForOutput(proc, 'stderr', new RegExp(`listening on ${HOST.replace(/\./g, '\\.')}:${node.port} `), START_TIMEOUT_MS);
   }
 
-  /** Starts a new node, choosing another port if someone took this one meanwhile. */
+  /**
+   * Starts a new node (the first reserved one, if any, with `args`), choosing another port
+   * if someone took an unreserved node's port meanwhile.
+   */
   private async spawnNew(args: string[], join?: string): Promise<ClusterNode> {
+    const reserved = this.unstarted();
+    if (reserved) {
+      reserved.args = args;
+      await this.spawn(reserved, join);
+      return reserved;
+    }
     for (let attempt = 0; ; attempt++) {
       const node = await this.newNode(args);
       try {
@@ -386,7 +424,10 @@ export class TestCluster {
     throw new Error(`${node.name} did not exit within ${timeoutMs} ms of ${signal}\n${tail(proc.stderr())}`);
   }
 
-  /** Starts a stopped node again on the same directory and port; `args` replaces its extra flags. */
+  /**
+   * Starts a stopped node again on the same directory and port (and `--join` target, if it
+   * had one: a node killed before it joined joins again); `args` replaces its extra flags.
+   */
   async restart(node: ClusterNode, args?: string[]): Promise<void> {
     if (args) node.args = args;
     await this.spawn(node);
@@ -407,16 +448,38 @@ export class TestCluster {
 
   /**
    * Starts a new node with `--join <join>` (default: the leader) and waits until it is a
-   * voter (unless `wait` is false). `args` are its extra flags.
+   * voter (unless `wait` is false). `args` are its extra flags. With `node`, starts that
+   * one instead: a reserved node, or one that `wipe` emptied (it keeps its id).
    */
-  async add(opts: { join?: ClusterNode | string; args?: string[]; wait?: boolean } = {}): Promise<ClusterNode> {
+  async add(opts: { join?: ClusterNode | string; args?: string[]; wait?: boolean; node?: ClusterNode } = {}): Promise<ClusterNode> {
     const join = typeof opts.join === 'string' ? opts.join : (opts.join ?? (await this.leader())).addr;
-    const node = await this.spawnNew(opts.args ?? [], join);
+    let node: ClusterNode;
+    if (opts.node) {
+      node = opts.node;
+      if (opts.args) node.args = opts.args;
+      await this.spawn(node, join);
+    } else {
+      node = await this.spawnNew(opts.args ?? [], join);
+    }
     if (opts.wait !== false) {
       await waitForOutput(node.proc!, 'stderr', /joined the cluster through/, START_TIMEOUT_MS);
       await this.waitForVoters([...this.members(), node]);
     }
     return node;
+  }
+
+  /**
+   * Empties the directory of a node that is not running (the old one is kept aside, as
+   * `<dir>.wiped-<n>`, for post-mortems), so it can be added again as a fresh node under
+   * the same id with `add({ node })`. It is no longer a member.
+   */
+  wipe(node: ClusterNode): void {
+    if (this.running(node)) throw new Error(`${node.name} is still running`);
+    node.wipes++;
+    if (fs.existsSync(node.dir)) fs.renameSync(node.dir, `${node.dir}.wiped-${node.wipes}`);
+    node.member = false;
+    node.removed = false;
+    node.join = undefined;
   }
 
   /** The members, running or not. */
