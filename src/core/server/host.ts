@@ -37,6 +37,13 @@ function advertisedAddress(config: ServerConfig, port: number): string {
   return formatAddress({ host, port });
 }
 
+/** What an operator should know about `config` as the node starts: a node bound beyond loopback that protected mode will keep clients (and, without a cluster secret, peers) away from. */
+export function startupWarnings(config: ServerConfig): string[] {
+  if (!config.protectedMode || config.requirepass !== undefined || isLoopback(config.host)) return [];
+  const peers = config.clusterSecret === undefined ? ' (peers too: set --cluster-secret)' : '';
+  return [`protected mode: no password is set, so clients from addresses other than loopback are refused${peers}; set --requirepass, or --protected-mode no on a trusted network`];
+}
+
 /**
  * The composition root: opens the data directory (Bitcask), listens, then opens the
  * node's Raft state under `<dir>/raft` (its id is the advertised address, known once
@@ -151,12 +158,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const cluster = late.cluster;
   cluster.start();
   logger.info(`listening on ${config.host}:${port}${nodeTls ? ' (TLS)' : ''} as ${cluster.id} (durability ${config.durability}, consistency ${config.consistency})`);
-  if (config.protectedMode && config.requirepass === undefined && !isLoopback(config.host)) {
-    logger.warn(
-      `protected mode: no password is set, so clients from addresses other than loopback are refused${config.clusterSecret === undefined ? ' (peers too: set --cluster-secret)' : ''}; ` +
-        'set --requirepass, or --protected-mode no on a trusted network',
-    );
-  }
+  for (const warning of startupWarnings(config)) logger.warn(warning);
   if (config.join !== undefined) {
     if (cluster.hadState) logger.info(`--join ${config.join} ignored: this node already has cluster state`);
     else void joinCluster({ target: config.join, self: cluster.id, credentials, logger, stopped });

@@ -280,6 +280,8 @@ t.test('CONFIG', async (t) => {
   t.strictSame(f.run(s, 'config', 'get', 'd?r'), ['dir', f.config.dir]);
   t.strictSame(f.run(s, 'config', 'get', '[bd]*'), ['bind', '0.0.0.0', 'dir', f.config.dir, 'databases', '1']);
   t.strictSame(f.run(s, 'config', 'get', 'nosuch'), []);
+  const off = await makeServer(t, { config: { protectedMode: false } });
+  t.strictSame(off.run(off.session(), 'config', 'get', 'protected-mode'), ['protected-mode', 'no']);
   t.strictSame(f.run(s, 'config', 'get'), arity('config|get'));
   t.strictSame(f.run(s, 'config'), arity('config'));
   t.strictSame(f.run(s, 'config', 'set', 'port', '1'), err('ERR CONFIG SET is not supported by bitraft; restart the node with the flag instead'));

@@ -8,6 +8,7 @@ import { Bitcask } from '../../../src/core/bitcask/index.js';
 import { Cluster } from '../../../src/core/cluster/cluster.js';
 import { RespClient } from '../../../src/core/cluster/resp-client.js';
 import { DEFAULT_CONFIG, startNode, streamLogger, type Node, type ServerConfig } from '../../../src/core/server/index.js';
+import { startupWarnings } from '../../../src/core/server/host.js';
 import { BitraftError } from '../../../src/core/support/errors.js';
 import { patch } from '../../helpers/fault-injection.js';
 import { freePort } from '../../helpers/processes.js';
@@ -223,4 +224,16 @@ t.test('--join is ignored once the node has cluster state', async (t) => {
   c.send('RAFTSTATE');
   await c.until((r) => r === '+Leader\r\n');
   t.pass('it leads its own cluster still');
+});
+
+t.test('startupWarnings: a node bound beyond loopback without a password, in protected mode', async (t) => {
+  const base = { ...DEFAULT_CONFIG, dir: 'data' };
+  t.same(startupWarnings(base), [], 'loopback');
+  t.same(startupWarnings({ ...base, host: 'localhost' }), []);
+  t.same(startupWarnings({ ...base, host: '0.0.0.0' }), [
+    'protected mode: no password is set, so clients from addresses other than loopback are refused (peers too: set --cluster-secret); set --requirepass, or --protected-mode no on a trusted network',
+  ]);
+  t.match(startupWarnings({ ...base, host: '0.0.0.0', clusterSecret: 'cs' }), [/refused; set --requirepass/], 'with a cluster secret, peers get in');
+  t.same(startupWarnings({ ...base, host: '0.0.0.0', requirepass: 'pw' }), [], 'with a password');
+  t.same(startupWarnings({ ...base, host: '0.0.0.0', protectedMode: false }), [], 'protected mode off');
 });
