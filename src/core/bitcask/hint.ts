@@ -7,8 +7,8 @@ import { writeFully } from './datafile.js';
  * store reads keys and locations only. Layout (little-endian):
  *
  * - magic `BKH1`
- * - per record: flags u8 (bit 0 tombstone), tstamp u32, key length u32, offset u32,
- *   record size u32, key bytes
+ * - per record: flags u8 (bit 0 tombstone; the other bits are 0), tstamp u32, key length
+ *   u32, offset u32, record size u32, key bytes
  * - trailer: entry count u32, size of the data file it describes u32, CRC-32 of every
  *   byte before it u32
  *
@@ -17,6 +17,8 @@ import { writeFully } from './datafile.js';
  */
 const MAGIC = Buffer.from('BKH1', 'latin1');
 const ENTRY_HEADER = 17;
+/** The flag bit of a tombstone; no other flag bit is defined. */
+const TOMBSTONE = 1;
 const TRAILER = 12;
 const BUFFER_SIZE = 1 << 20;
 
@@ -91,7 +93,7 @@ export class HintWriter {
     if (need > this.buf.length) this.buf = Buffer.allocUnsafe(need);
     const b = this.buf;
     let p = this.len;
-    b[p] = tombstone ? 1 : 0;
+    b[p] = tombstone ? TOMBSTONE : 0;
     b.writeUInt32LE(tstamp >>> 0, p + 1);
     b.writeUInt32LE(key.length, p + 5);
     b.writeUInt32LE(offset, p + 9);
@@ -150,7 +152,10 @@ export class HintWriter {
 
 /**
  * Checks a whole hint file in memory. Returns the reason it cannot be trusted, or
- * its state when it is intact and describes a data file of `dataSize` bytes.
+ * its state when it is intact and describes a data file of `dataSize` bytes. Intact means
+ * the CRC matches, the data size is `dataSize`, the entries exactly fill the space before
+ * the trailer, their count is the trailer's, and no entry sets a flag bit other than the
+ * tombstone's.
  */
 export function checkHint(data: Buffer, dataSize: number): HintState | string {
   if (data.length < MAGIC.length + TRAILER || !data.subarray(0, MAGIC.length).equals(MAGIC)) return 'not a hint file';
@@ -162,6 +167,7 @@ export function checkHint(data: Buffer, dataSize: number): HintState | string {
   let count = 0;
   while (p < t) {
     if (t - p < ENTRY_HEADER) return 'truncated entry';
+    if ((data[p]! & ~TOMBSTONE) !== 0) return `unknown flags 0x${data[p]!.toString(16).padStart(2, '0')}`;
     p += ENTRY_HEADER + data.readUInt32LE(p + 5);
     count++;
   }
@@ -184,7 +190,7 @@ export function forEachHint(data: Buffer, onEntry: (e: HintEntry) => void): void
 
 /**
  * The allocation-free form of `forEachHint` for loading a store: the key is given as
- * `data[keyStart..keyEnd)`.
+ * `data[keyStart..keyEnd)`. `tombstone` is the flags' tombstone bit.
  */
 export function forEachHintRaw(
   data: Buffer,
@@ -195,7 +201,7 @@ export function forEachHintRaw(
   while (p < t) {
     const keyStart = p + ENTRY_HEADER;
     const keyEnd = keyStart + data.readUInt32LE(p + 5);
-    onEntry(data[p] === 1, data.readUInt32LE(p + 1), keyStart, keyEnd, data.readUInt32LE(p + 9), data.readUInt32LE(p + 13));
+    onEntry((data[p]! & TOMBSTONE) !== 0, data.readUInt32LE(p + 1), keyStart, keyEnd, data.readUInt32LE(p + 9), data.readUInt32LE(p + 13));
     p = keyEnd;
   }
 }

@@ -71,7 +71,10 @@ export function snapshotReply(s: StoredSnapshot): Reply {
   return arrayReply(pairs.flatMap(([k, v]) => [bulkReply(k), bulkReply(v)]));
 }
 
-/** Reads `RAFTSNAPSHOT`'s field/value array; throws `PROTOCOL` for anything else. */
+/**
+ * Reads `RAFTSNAPSHOT`'s field/value array; throws `PROTOCOL` for anything else, including
+ * an `index`, `term` or `size` that is not a decimal integer of at most 2^53 − 1.
+ */
 export function parseSnapshotReply(reply: Reply, from: string): RemoteSnapshot {
   const fields = new Map<string, string>();
   if (reply.type === 'array' && reply.items.length % 2 === 0) {
@@ -88,8 +91,10 @@ export function parseSnapshotReply(reply: Reply, from: string): RemoteSnapshot {
   };
   const num = (name: string): number => {
     const v = text(name);
-    if (!/^\d+$/.test(v)) throw new BitraftError('PROTOCOL', `${from} answered RAFTSNAPSHOT with a bad "${name}": ${v}`);
-    return Number(v);
+    // Digits only, and exact: past 2^53 - 1 a number would be rounded.
+    const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isSafeInteger(n)) throw new BitraftError('PROTOCOL', `${from} answered RAFTSNAPSHOT with a bad "${name}": ${v}`);
+    return n;
   };
   const list = (name: string): string[] => text(name).split(',').filter((s) => s !== '');
   return { path: text('path'), id: text('id'), index: num('index'), term: num('term'), size: num('size'), crc: text('crc'), voters: list('voters'), learners: list('learners') };

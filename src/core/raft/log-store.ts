@@ -4,8 +4,9 @@
  *
  * - `log`: records `[u32 LE length of the rest][u32 LE CRC-32 of the rest][u64 LE index]
  *   [u64 LE term][u8 type: 0 command, 1 noop, 2 config][data]`, with contiguous indexes
- *   and non-decreasing terms. It may begin with entries the snapshot already covers (left
- *   by a crash in the middle of a compaction); they are skipped when opened.
+ *   and non-decreasing terms, both at most 2^53 − 1. It may begin with entries the
+ *   snapshot already covers (left by a crash in the middle of a compaction); they are
+ *   skipped when opened.
  * - `state`: `{"crc":…,"state":{"hardState":…,"conf":…,"snapshot":…}}`, the CRC-32 being
  *   of the JSON text of `state`. Replaced atomically: temp file, fsync, rename, dir fsync.
  *
@@ -86,13 +87,19 @@ export function encodeRecords(entries: readonly Entry[]): Buffer {
  * or a buffer — calling `visit` for each valid one in order. Read-only, so `inspect-log`
  * can run it on the log of a live node.
  *
- * It stops at the first record that is incomplete or fails its checksum. When no valid
- * record follows it, that is a torn tail (a write cut short by a crash): it is reported in
- * `torn` and `end` is where it starts. When a valid record does follow, or when indexes are
- * not contiguous or terms decrease, it throws `CorruptionError` naming `file` and the offset.
+ * It stops at the first record that is incomplete or fails its checksum (a bad record).
+ * When the log goes on after it — a valid record that continues the log follows, under
+ * the rule of `laterRecord` — that is corruption: it throws `CorruptionError` naming `file`
+ * and the bad record's offset. Otherwise it is a torn tail (a write cut short by a
+ * crash): it is reported in `torn` and `end` is where it starts. A valid record whose
+ * index is not the previous one's plus one, whose term is lower than the previous one's,
+ * or whose index or term is above 2^53 − 1 (`Number.MAX_SAFE_INTEGER`) is corruption too.
+ *
+ * Its cost is linear in the size of the file, whatever the file holds (see `laterRecord`).
  */
 export function scanLog(source: number | Uint8Array, file: string, visit: (rec: LogRecord) => void = () => {}): LogScan {
-  const { read, size } = reader(source);
+  const src = reader(source);
+  const { read, size } = src;
   let pos = 0;
   let count = 0;
   let prevIndex = 0;
@@ -100,9 +107,12 @@ export function scanLog(source: number | Uint8Array, file: string, visit: (rec: 
   while (pos < size) {
     const rec = recordAt(read, pos, size);
     if (typeof rec === 'string') {
-      if (validRecordAfter(read, pos, size)) throw new CorruptionError(file, pos, `${rec}, followed by valid records`);
-      return { size, end: pos, torn: { offset: pos, reason: rec } };
+      const later = laterRecord(src, pos, count > 0 ? { index: prevIndex, term: prevTerm } : undefined);
+      if (later === 'none') return { size, end: pos, torn: { offset: pos, reason: rec } };
+      if (later === 'unchecked') throw new CorruptionError(file, pos, `${rec}, followed by more records claiming to continue the log than can be checked`);
+      throw new CorruptionError(file, pos, `${rec}, followed by valid records (index ${later.index} at offset ${later.offset})`);
     }
+    if (rec.index === UNSAFE || rec.term === UNSAFE) throw new CorruptionError(file, pos, 'index or term above 2^53 - 1');
     if (count > 0 && rec.index !== prevIndex + 1) throw new CorruptionError(file, pos, `index ${rec.index} follows index ${prevIndex}`);
     if (rec.term < prevTerm) throw new CorruptionError(file, pos, `term ${rec.term} follows term ${prevTerm}`);
     visit(rec);
@@ -114,11 +124,27 @@ export function scanLog(source: number | Uint8Array, file: string, visit: (rec: 
   return { size, end: pos, torn: undefined };
 }
 
+/** The index and term of a valid record. */
+interface LogPosition {
+  readonly index: number;
+  readonly term: number;
+}
+
 /** Reads `len` bytes at `pos`; callers never read beyond the end. */
 type ReadAt = (pos: number, len: number) => Uint8Array;
 
-function reader(source: number | Uint8Array): { read: ReadAt; size: number } {
-  if (typeof source !== 'number') return { size: source.length, read: (pos, len) => source.subarray(pos, pos + len) };
+/** A log to decode: positional reads, and checksums of byte ranges. */
+interface Source {
+  readonly size: number;
+  readonly read: ReadAt;
+  /** CRC-32 of the `len` bytes at `pos`, read apart from `read`'s window (so it stays where it was). */
+  readonly crcAt: (pos: number, len: number) => number;
+}
+
+function reader(source: number | Uint8Array): Source {
+  if (typeof source !== 'number') {
+    return { size: source.length, read: (pos, len) => source.subarray(pos, pos + len), crcAt: (pos, len) => crc32(source.subarray(pos, pos + len)) };
+  }
   const size = fs.fstatSync(source).size;
   let window = Buffer.alloc(0);
   let start = 0;
@@ -130,7 +156,18 @@ function reader(source: number | Uint8Array): { read: ReadAt; size: number } {
     }
     return window.subarray(pos - start, pos - start + len);
   };
-  return { read, size };
+  let scratch: Buffer | undefined;
+  const crcAt = (pos: number, len: number): number => {
+    scratch ??= Buffer.allocUnsafe(Math.min(CHUNK, size));
+    let crc = 0;
+    for (let at = pos; at < pos + len; at += scratch.length) {
+      const piece = scratch.subarray(0, Math.min(scratch.length, pos + len - at));
+      readFully(source, piece, at);
+      crc = crc32(piece, crc);
+    }
+    return crc;
+  };
+  return { size, read, crcAt };
 }
 
 /** Fills `buf` from `pos` of `fd`; a short read means the file changed under us. */
@@ -140,9 +177,19 @@ function readFully(fd: number, buf: Buffer, pos: number): void {
 }
 
 const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-const u64 = (b: Uint8Array, o: number): number => u32(b, o) + u32(b, o + 4) * 2 ** 32;
 
-/** The record at `pos`, or why there is none. */
+/** What `u64` gives for a value above 2^53 − 1, which a double cannot hold exactly. */
+const UNSAFE = -1;
+/** The u64 LE at `o`, or `UNSAFE` when it is above `Number.MAX_SAFE_INTEGER` (its high word above 2^21 − 1). */
+function u64(b: Uint8Array, o: number): number {
+  const high = u32(b, o + 4);
+  return high > 0x1f_ffff ? UNSAFE : high * 2 ** 32 + u32(b, o);
+}
+
+/**
+ * The record at `pos`, or why there is none. Its index or term is `UNSAFE` when above
+ * 2^53 − 1: the caller refuses it.
+ */
 function recordAt(read: ReadAt, pos: number, size: number): LogRecord | string {
   if (size - pos < RECORD_OVERHEAD) return 'incomplete header';
   const head = read(pos, HEADER);
@@ -157,12 +204,68 @@ function recordAt(read: ReadAt, pos: number, size: number): LogRecord | string {
   return { offset: pos, size: HEADER + len, index: u64(body, 0), term: u64(body, 8), type, data: body.subarray(FIXED) };
 }
 
-/** Whether a valid record starts anywhere after `pos`. */
-function validRecordAfter(read: ReadAt, pos: number, size: number): boolean {
-  for (let q = pos + 1; q + RECORD_OVERHEAD <= size; q++) {
-    if (typeof recordAt(read, q, size) !== 'string') return true;
+/**
+ * Checksum bytes `laterRecord` may compute, per byte of the file from the bad record on.
+ * A record that continues the log is shorter than the bytes from the bad record on, so it
+ * is still checked after impostors that took up to half of the budget.
+ */
+const SEARCH_BUDGET = 2;
+
+/**
+ * Whether the log goes on after the bad record at `pos`, which follows the valid record
+ * `prev` (undefined when the bad record is the file's first): the first valid record
+ * after `pos` that may continue the log, `'none'`, or `'unchecked'` when the candidates
+ * would take more checksumming than the budget allows.
+ *
+ * The rule. The file is written as a concatenation of records with contiguous indexes:
+ * appends only ever go at its end, and a conflicting suffix is cut durably before it is
+ * replaced. Damage (a torn write, a bad sector) changes bytes in place. So if the log goes
+ * on, the bytes from `pos` to the next intact record R held records
+ * `prev.index + 1 … R.index − 1` — at least one (the bad one), each at least
+ * `RECORD_OVERHEAD` bytes — and therefore
+ *
+ *     prev.index + 2 ≤ R.index ≤ prev.index + 1 + ⌊(R.offset − pos) / RECORD_OVERHEAD⌋,
+ *     R.term ≥ prev.term,
+ *
+ * besides R being valid: a known type, index and term at most 2^53 − 1, a length that
+ * fits in the file, a matching checksum. Only such a record makes the bad record
+ * corruption; without one, no intact record of the log lies beyond it, and it is taken
+ * for the torn tail of a write a crash cut short. A record that merely appears inside the data of
+ * a torn entry (entry data is client-controlled) almost never has an index in that window,
+ * so a torn entry holding one is still cut as a torn tail. When the bad record is the
+ * file's first, no sequence is known and any valid record after it counts.
+ *
+ * Linear cost. Every offset after `pos` is looked at once, by its fixed-size header read
+ * from one forward-moving window, and rejected by those cheap fields alone unless they
+ * fit the rule. Only a header that fits has its body checksummed, and the checksummed
+ * bytes are capped at `SEARCH_BUDGET` × the bytes from `pos` on: a candidate that would
+ * exceed the cap ends the search as `'unchecked'`, which the caller treats as corruption
+ * (refusing to open is the safe side; only bytes crafted to look like records that
+ * continue this log can get there). So the bytes read and checksummed are O(file size).
+ */
+function laterRecord(src: Source, pos: number, prev: LogPosition | undefined): { offset: number; index: number } | 'none' | 'unchecked' {
+  const { size } = src;
+  let budget = SEARCH_BUDGET * (size - pos);
+  // With a previous record, the window of indexes is empty before a whole record's size.
+  let q = pos + (prev === undefined ? 1 : RECORD_OVERHEAD);
+  while (q + RECORD_OVERHEAD <= size) {
+    // A block of headers at a time; the next block begins with the last header that did not fit.
+    const base = q;
+    const block = src.read(base, Math.min(CHUNK, size - base));
+    for (; q + RECORD_OVERHEAD <= base + block.length; q++) {
+      const o = q - base;
+      const len = u32(block, o);
+      if (len < FIXED || len > size - q - HEADER || block[o + 24]! >= TYPES.length) continue;
+      const index = u64(block, o + 8);
+      const term = u64(block, o + 16);
+      if (index === UNSAFE || term === UNSAFE) continue;
+      if (prev !== undefined && (term < prev.term || index < prev.index + 2 || index > prev.index + 1 + Math.floor((q - pos) / RECORD_OVERHEAD))) continue;
+      if (len > budget) return 'unchecked';
+      budget -= len;
+      if (src.crcAt(q + HEADER, len) === u32(block, o + 4)) return { offset: q, index };
+    }
   }
-  return false;
+  return 'none';
 }
 
 /** Writes all of `buf` at `pos`. */
@@ -197,7 +300,14 @@ interface PersistedState {
   readonly snapshot: SnapshotMeta;
 }
 
-/** The state file's contents, or undefined when there is none. */
+/**
+ * The state file's contents, or undefined when there is none. Anything but what the store
+ * writes — not JSON, a checksum that does not match, JSON nested deeper than the stack, a
+ * field missing or of the wrong type (term, commit and indexes must be non-negative safe
+ * integers, vote a string, voters and learners arrays of strings) — is a `CorruptionError`
+ * naming `file`; an unreadable file is the I/O error. Members it does not know are
+ * ignored: the state returned holds only the fields above.
+ */
 export function readStateFile(file: string): PersistedState | undefined {
   let text: string;
   try {
@@ -213,9 +323,39 @@ export function readStateFile(file: string): PersistedState | undefined {
     throw new CorruptionError(file, 0, 'not JSON');
   }
   const { crc, state } = Object(parsed) as { crc?: unknown; state?: unknown };
-  const json = JSON.stringify(state) as string | undefined;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(state) as string | undefined;
+  } catch {
+    // Only nesting deeper than the stack makes stringifying parsed JSON fail.
+    throw new CorruptionError(file, 0, 'nested too deeply');
+  }
   if (json === undefined || crc32(Buffer.from(json)) !== crc) throw new CorruptionError(file, 0, 'checksum mismatch');
-  return state as PersistedState;
+  const valid = persistedState(state);
+  if (typeof valid === 'string') throw new CorruptionError(file, 0, `malformed state: ${valid}`);
+  return valid;
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isIds = (v: unknown): v is string[] => Array.isArray(v) && v.every((id) => typeof id === 'string');
+
+/** `v` as a `PersistedState` (a fresh copy of its known fields), or the first field that is wrong. */
+function persistedState(v: unknown): PersistedState | string {
+  if (!isObject(v)) return 'not an object';
+  const { hardState: hs, conf, snapshot: snap } = v;
+  if (!isObject(hs) || !isCount(hs.term) || typeof hs.vote !== 'string' || !isCount(hs.commit)) return 'hardState';
+  const members = confState(conf);
+  if (members === undefined) return 'conf';
+  if (!isObject(snap) || !isCount(snap.index) || !isCount(snap.term)) return 'snapshot';
+  const snapConf = confState(snap.conf);
+  if (snapConf === undefined) return 'snapshot.conf';
+  return { hardState: { term: hs.term, vote: hs.vote, commit: hs.commit }, conf: members, snapshot: { index: snap.index, term: snap.term, conf: snapConf } };
+}
+
+function confState(v: unknown): ConfState | undefined {
+  return isObject(v) && isIds(v.voters) && isIds(v.learners) ? { voters: [...v.voters], learners: [...v.learners] } : undefined;
 }
 
 /** Atomically replaces the state file of `dir` with `json` (the JSON of a `PersistedState`). */
@@ -465,6 +605,8 @@ export class DiskLogStore implements LogStorage {
     for (let pos = 0; pos < buf.length; ) {
       const rec = recordAt((p, n) => buf.subarray(p, p + n), pos, buf.length);
       if (typeof rec === 'string') throw new CorruptionError(this.logPath, start + pos, rec);
+      // The file changed under the store: a valid record, but not the entry expected here.
+      if (rec.index !== lo + out.length) throw new CorruptionError(this.logPath, start + pos, `not entry ${lo + out.length}`);
       const d = rec.data;
       out.push({ index: rec.index, term: rec.term, type: rec.type, data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) });
       pos += rec.size;
@@ -489,7 +631,8 @@ export class DiskLogStore implements LogStorage {
   /**
    * Appends `entries` (written, not yet durable: see `sync`); the first may start anywhere
    * from `firstIndex()` to `lastIndex() + 1`, replacing everything from there on (the file
-   * is truncated first). Entries already covered by the snapshot are skipped.
+   * is truncated first, durably, so the log file stays a concatenation of records whatever
+   * reaches the disk). Entries already covered by the snapshot are skipped.
    */
   append(entries: readonly Entry[]): void {
     const fresh = entries.filter((e) => e.index > this.snap.index);
@@ -500,7 +643,11 @@ export class DiskLogStore implements LogStorage {
     const buf = encodeRecords(fresh);
     this.io(() => {
       if (keep < this.count) {
+        // The cut is made durable before new records go where the old ones were: else a
+        // crash could keep the new records but not the cut, leaving old records after
+        // them, which the next open refuses as corruption. Conflicts are rare; so is this fsync.
         fs.ftruncateSync(this.fd, this.offsets[keep]!);
+        fs.fdatasyncSync(this.fd);
         this.size = this.offsets[keep]!;
         this.count = keep;
       }

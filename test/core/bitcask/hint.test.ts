@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { checkHint, HintWriter, forEachHint, validateHint, type HintEntry, type HintState } from '../../../src/core/bitcask/hint.js';
+import { Bitcask } from '../../../src/core/bitcask/index.js';
 import { crc32 } from '../../../src/core/support/crc32.js';
+import { memoryLogger } from '../../../src/core/support/logger.js';
 import { seededRng, type Rng } from '../../../src/core/support/rng.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
 
@@ -179,6 +181,55 @@ t.test('structural damage under a valid checksum is rejected', async (t) => {
   // The same structure with a right count is accepted: the hand sealing is sound.
   t.equal(validateHint(sealed(Buffer.concat([magic, entryBytes]), 3, 100), 100), undefined);
   for (const short of [Buffer.alloc(0), magic, Buffer.alloc(15)]) rejected(t, validateHint(short, 0), `${short.length} bytes`);
+});
+
+t.test('a flag bit other than the tombstone\'s is rejected', async (t) => {
+  // The fuzz corpus case: one entry with flags 3, under a valid CRC.
+  const corpus = Buffer.from('424b4831030100000001000000000000001e000000610100000064000000cc76b144', 'hex');
+  t.equal(checkHint(corpus, 100), 'unknown flags 0x03');
+  const entry = expectedBytes([{ tombstone: false, tstamp: 1, key: Buffer.from('k'), offset: 0, size: 30 }], 100).subarray(MAGIC.length, -TRAILER);
+  const magic = Buffer.from(MAGIC, 'latin1');
+  const withFlags = (flags: number): Buffer => {
+    const e = Buffer.from(entry);
+    e[0] = flags;
+    return sealed(Buffer.concat([magic, entry, e]), 2, 100);
+  };
+  for (const flags of [0, 1]) {
+    t.equal(validateHint(withFlags(flags), 100), undefined, `flags ${flags}`);
+    t.same(readBack(withFlags(flags)).map((x) => x.tombstone), [false, flags === 1], `flags ${flags}: the tombstone bit`);
+  }
+  const accepted: string[] = [];
+  for (let flags = 2; flags < 256; flags++) {
+    const reason = validateHint(withFlags(flags), 100);
+    if (reason !== `unknown flags 0x${flags.toString(16).padStart(2, '0')}`) accepted.push(`${flags}: ${reason}`);
+  }
+  t.same(accepted, [], 'every flags byte from 2 to 255 is rejected as unknown');
+});
+
+t.test('a store ignores a hint with unknown flags and scans the data file: a tombstone stays one', async (t) => {
+  const dir = tmpDir(t);
+  const opts = { maxFileSize: 256 };
+  let store = await Bitcask.open(dir, opts);
+  store.put(Buffer.from('gone'), Buffer.from('soon deleted'));
+  store.put(Buffer.from('kept'), Buffer.from('value'));
+  store.rotate();
+  store.delete(Buffer.from('gone'));
+  store.rotate();
+  await store.close();
+  // Mark the tombstone 3 (tombstone bit and an unknown one) in its file's hint, resealed.
+  const hints = fs.readdirSync(dir).filter((n) => n.endsWith('.hint')).sort();
+  const file = path.join(dir, hints[1]!);
+  const hint = fs.readFileSync(file);
+  t.same(readBack(hint).map((e) => [e.key.toString(), e.tombstone]), [['gone', true]]);
+  hint[MAGIC.length] = 3;
+  hint.writeUInt32LE(crc32(hint.subarray(0, hint.length - 4)), hint.length - 4);
+  fs.writeFileSync(file, hint);
+  const logger = memoryLogger();
+  store = await Bitcask.open(dir, { ...opts, logger });
+  t.teardown(() => store.close());
+  t.equal(store.get(Buffer.from('gone')), undefined, 'still deleted');
+  t.same(store.get(Buffer.from('kept')), Buffer.from('value'));
+  t.match(logger.lines, [new RegExp(`^warn: ignoring hint .*${hints[1]}: unknown flags 0x03; scanning`)]);
 });
 
 t.test('entries larger than the 1 MiB write buffer', async (t) => {

@@ -28,6 +28,22 @@ t.test('the reply round-trips; anything else is a protocol error', async (t) => 
   t.throws(() => parseSnapshotReply(bad, 'n'), { code: 'PROTOCOL', message: /bad "index": x/ });
 });
 
+t.test('index, term and size must be exact: digits of at most 2^53 - 1', async (t) => {
+  const withField = (name: string, value: string): ArrayReply => {
+    const items = [...(snapshotReply(stored) as ArrayReply).items];
+    const at = items.findIndex((i) => i.type === 'bulk' && i.value.toString() === name);
+    items[at + 1] = bulkReply(value);
+    return arrayReply(items);
+  };
+  for (const name of ['index', 'term', 'size']) {
+    t.equal(parseSnapshotReply(withField(name, '9007199254740991'), 'n')[name as 'index'], Number.MAX_SAFE_INTEGER, `${name}: 2^53 - 1`);
+    t.equal(parseSnapshotReply(withField(name, '007'), 'n')[name as 'index'], 7, `${name}: leading zeros`);
+    for (const v of ['99999999999999999999', '9007199254740992', '9007199254740993', '1e3', '-1', '1.5', ' 7', '']) {
+      t.throws(() => parseSnapshotReply(withField(name, v), 'n'), { code: 'PROTOCOL', message: `n answered RAFTSNAPSHOT with a bad "${name}": ${v}` }, `${name}: ${JSON.stringify(v)}`);
+    }
+  }
+});
+
 t.test('requestSnapshot asks the node, with AUTH', async (t) => {
   const node = await startFakeNode(t, (args) => (args[0] === 'AUTH' ? '+OK\r\n' : new ReplyWriter().reply(snapshotReply(stored)).take().toString('latin1')));
   t.same(await requestSnapshot({ target: node.addr, credentials: { password: 'pw' }, timeoutMs: 2000 }), remote);

@@ -373,6 +373,63 @@ t.test('a bad state file is refused', async (t) => {
   t.throws(() => DiskLogStore.open(dir), { code: 'EISDIR' }, 'an unreadable state file is an I/O error');
 });
 
+/** A state file holding the JSON `json` under a matching checksum, as the store writes one. */
+const withCrc = (json: string): string => `{"crc":${crc32(Buffer.from(json))},"state":${json}}\n`;
+
+t.test('a state file of the wrong shape is refused even when its checksum matches', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, STATE_FILE);
+  const conf = { voters: ['a', 'b'], learners: ['c'] };
+  const good = { hardState: { term: 4, vote: 'b', commit: 7 }, conf, snapshot: { index: 3, term: 2, conf: { voters: ['a'], learners: [] } } };
+  /** The good state with the member at `keys` set to `value` (left out when undefined), as JSON. */
+  const edit = (keys: string[], value: unknown): string => {
+    const s = structuredClone(good) as Record<string, unknown>;
+    let o = s;
+    for (const k of keys.slice(0, -1)) o = o[k] as Record<string, unknown>;
+    o[keys.at(-1)!] = value;
+    return JSON.stringify(s);
+  };
+  const cases: [string, string, RegExp][] = [
+    ['an empty state (the corpus case)', '{}', /malformed state: hardState/],
+    ['a string snapshot index (the corpus case)', edit(['snapshot', 'index'], 'x'), /malformed state: snapshot$/],
+    ['an array', '[]', /malformed state: not an object/],
+    ['null', 'null', /malformed state: not an object/],
+    ['no hard state', edit(['hardState'], undefined), /hardState/],
+    ['a negative term', edit(['hardState', 'term'], -1), /hardState/],
+    ['a fractional commit', edit(['hardState', 'commit'], 1.5), /hardState/],
+    ['a term beyond 2^53', edit(['hardState', 'term'], 2 ** 53), /hardState/],
+    ['a vote that is no string', edit(['hardState', 'vote'], 3), /hardState/],
+    ['no conf', edit(['conf'], undefined), /malformed state: conf$/],
+    ['voters not an array', edit(['conf', 'voters'], 'a,b'), /malformed state: conf$/],
+    ['a learner that is no string', edit(['conf', 'learners'], [1]), /malformed state: conf$/],
+    ['a snapshot that is an array', edit(['snapshot'], [3, 2]), /malformed state: snapshot$/],
+    ['a snapshot term that is a string of digits', edit(['snapshot', 'term'], '2'), /malformed state: snapshot$/],
+    ['no snapshot conf', edit(['snapshot', 'conf'], undefined), /malformed state: snapshot.conf/],
+    ['a snapshot voter that is null', edit(['snapshot', 'conf', 'voters'], [null]), /malformed state: snapshot.conf/],
+  ];
+  for (const [what, json, reason] of cases) {
+    fs.writeFileSync(file, withCrc(json));
+    throwsCorrupt(t, () => readStateFile(file), file, 0, reason, what);
+    throwsCorrupt(t, () => DiskLogStore.open(dir), file, 0, reason, `${what}: open`);
+  }
+  // Nested deeper than JSON.stringify can go: refused, not a RangeError.
+  const deep = `${'['.repeat(12_000)}0${']'.repeat(12_000)}`;
+  fs.writeFileSync(file, `{"crc":1,"state":${deep}}`);
+  throwsCorrupt(t, () => DiskLogStore.open(dir), file, 0, /nested too deeply/, 'deep nesting');
+  fs.writeFileSync(file, `{"crc":1,"state":{"hardState":{"term":1,"vote":"","commit":0},"extra":${deep}}}`);
+  throwsCorrupt(t, () => readStateFile(file), file, 0, /nested too deeply/, 'deep nesting in a member it does not know');
+
+  // Members it does not know are ignored; what it returns is a copy of the known fields.
+  fs.writeFileSync(file, withCrc(JSON.stringify({ ...good, hardState: { ...good.hardState, extra: true }, later: { x: [1] } })));
+  t.same(readStateFile(file), good);
+  t.notOk('later' in readStateFile(file)!, 'an unknown member is not returned');
+  fs.writeFileSync(file, withCrc(JSON.stringify(good)));
+  const s = open(t, dir);
+  t.same(s.initialState(), { hardState: good.hardState, conf });
+  t.same(s.snapshot(), good.snapshot);
+  t.equal(s.firstIndex(), 4);
+});
+
 /** A closed store holding entries 1..10 (terms 1, then 2 from 6 on), synced; returns its log bytes. */
 function tenEntries(t: Test): { dir: string; log: string; old: Buffer } {
   const dir = tmpDir(t);
@@ -537,6 +594,13 @@ t.test('entries() checks what it reads back', async (t) => {
   fs.closeSync(fd);
   t.same(norm(s.entries(1, 2, 0)), norm([ent(1, 1)]), 'the intact entry reads');
   throwsCorrupt(t, () => s.entries(1, 3, Infinity), log, RECORD_OVERHEAD + 3, /checksum mismatch/, 'the damaged one does not');
+  // A valid record, but of another entry (or of an index beyond 2^53 - 1): the file changed under the store.
+  for (const other of [encodeRecords([ent(7, 1, 5)]), encodeRecords([{ ...ent(2, 1, 5), index: 2 ** 53 + 2 }])]) {
+    const w = fs.openSync(log, 'r+');
+    fs.writeSync(w, other, 0, other.length, RECORD_OVERHEAD + 3);
+    fs.closeSync(w);
+    throwsCorrupt(t, () => s.entries(2, 3, Infinity), log, RECORD_OVERHEAD + 3, /not entry 2/, 'another entry');
+  }
   const readSync = fs.readSync;
   patch(t, fs, 'readSync', ((fd: number, buf: NodeJS.ArrayBufferView, off: number, len: number, pos: number) =>
     readSync(fd, buf, off, len - 1, pos)) as typeof fs.readSync);
@@ -620,6 +684,30 @@ t.test('I/O failures stop writes until the store is reopened', async (t) => {
     const re = open(t, dir);
     t.equal(re.lastIndex(), 20, 'the state was written first; the old log is skipped on open');
   });
+});
+
+t.test('a conflicting suffix is cut durably before new records are written over it', async (t) => {
+  const { dir } = threeEntries(t);
+  const s = open(t, dir);
+  const calls: string[] = [];
+  const record = <K extends 'ftruncateSync' | 'fdatasyncSync' | 'writeSync'>(name: K): void => {
+    const original = fs[name] as (...args: unknown[]) => unknown;
+    patch(t, fs, name, ((...args: unknown[]) => {
+      calls.push(name);
+      return original(...args);
+    }) as unknown as (typeof fs)[K]);
+  };
+  record('ftruncateSync');
+  record('fdatasyncSync');
+  record('writeSync');
+  s.append([ent(4, 2)]);
+  t.same(calls, ['writeSync'], 'an append at the end only writes');
+  calls.length = 0;
+  s.append([ent(3, 3), ent(4, 3)]);
+  t.same(calls, ['ftruncateSync', 'fdatasyncSync', 'writeSync'], 'the cut is made durable first');
+  s.sync();
+  s.close();
+  t.same(norm(open(t, dir).entries(1, 5, Infinity)), norm([ent(1, 1), ent(2, 1, 5), ent(3, 3), ent(4, 3)]));
 });
 
 t.test('a commit index change alone writes nothing; it is saved with the next term, vote or membership change', async (t) => {
