@@ -16,6 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from '../support/crc32.js';
+import { fsyncDir, mkdirDurable } from '../support/fs-durable.js';
 import { BitraftError, CorruptionError } from '../support/errors.js';
 import { silentLogger, type Logger } from '../support/logger.js';
 import { bootstrapEntries } from './conf-change.js';
@@ -272,25 +273,6 @@ function laterRecord(src: Source, pos: number, prev: LogPosition | undefined): {
 function writeAll(fd: number, buf: Uint8Array, pos: number): void {
   let done = 0;
   while (done < buf.length) done += fs.writeSync(fd, buf, done, buf.length - done, pos + done);
-}
-
-/** Fsyncs a directory so that renames in it are durable. */
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Creates `dir` and its missing parents, fsyncing the parent of each one created. */
-function mkdirDurable(dir: string): void {
-  const first = fs.mkdirSync(dir, { recursive: true });
-  if (first === undefined) return;
-  // From `dir` up to the first directory created: each one's entry is in its parent.
-  const stop = path.dirname(path.resolve(first));
-  for (let d = path.resolve(dir); d !== stop; d = path.dirname(d)) fsyncDir(path.dirname(d));
 }
 
 /** What the state file holds. */
