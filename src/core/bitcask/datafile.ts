@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { FileId } from './file-id.js';
-import { decodeRecord, encodeRecordInto, peekRecordSize, recordSize, type DecodedRecord } from './record.js';
+import { decodeRecord, encodeRecordInto, peekRecordSize, RECORD_HEADER_SIZE, recordSize, type DecodedRecord } from './record.js';
 
 const WRITE_BUFFER_SIZE = 1 << 20;
 const SCAN_CHUNK_SIZE = 1 << 20;
@@ -38,12 +38,14 @@ export function scanRecords(
   start = 0,
   budget = Number.POSITIVE_INFINITY,
 ): ScanResult {
-  let chunk = Buffer.allocUnsafe(SCAN_CHUNK_SIZE);
+  // A small file is read whole: no 1 MiB buffer for each of many small files.
+  let chunk = Buffer.allocUnsafe(Math.max(0, Math.min(SCAN_CHUNK_SIZE, fileSize - start)));
   let chunkStart = 0;
   let chunkLen = 0;
   let pos = start;
   const stopAt = start + budget;
-  const fill = (at: number, need: number): void => {
+  const fill = (at: number, want: number): void => {
+    const need = Math.min(want, fileSize - at);
     if (chunk.length < need) chunk = Buffer.allocUnsafe(need);
     chunkStart = at;
     chunkLen = readFully(fd, chunk, Math.min(chunk.length, fileSize - at), at);
@@ -71,6 +73,38 @@ export function scanRecords(
 }
 
 const CUT_SHORT = 'record cut short by end of file';
+
+/**
+ * The offset of the first whole record that passes its checksums after the bad record at
+ * `bad` in `fd[0..fileSize)`, or undefined when there is none. Tells damage in the middle
+ * of a file (valid records follow the bad one) from a torn tail (nothing valid follows).
+ * When the bad record's header checks out, the search starts after the end it gives —
+ * its value may hold any bytes, a whole encoded record included — else right after
+ * `bad`. Tries every offset, so it reads the rest of the file once; a record larger than
+ * the read window is read on its own.
+ */
+export function findValidRecord(fd: number, bad: number, fileSize: number): number | undefined {
+  const header = Buffer.alloc(RECORD_HEADER_SIZE);
+  const claimed = peekRecordSize(header, 0, readFully(fd, header, Math.min(RECORD_HEADER_SIZE, fileSize - bad), bad));
+  const from = claimed > 0 ? bad + claimed : bad + 1;
+  const window = Buffer.allocUnsafe(Math.max(0, Math.min(SCAN_CHUNK_SIZE + RECORD_HEADER_SIZE, fileSize - from)));
+  for (let base = from; base + RECORD_HEADER_SIZE <= fileSize; base += SCAN_CHUNK_SIZE) {
+    const len = readFully(fd, window, Math.min(window.length, fileSize - base), base);
+    for (let rel = 0; rel < SCAN_CHUNK_SIZE && rel + RECORD_HEADER_SIZE <= len; rel++) {
+      const size = peekRecordSize(window, rel, len);
+      if (size < 0 || size > fileSize - base - rel) continue;
+      let whole: Buffer;
+      if (rel + size <= len) {
+        whole = window.subarray(rel, rel + size);
+      } else {
+        whole = Buffer.allocUnsafe(size);
+        readFully(fd, whole, size, base + rel);
+      }
+      if (decodeRecord(whole, 0).kind === 'ok') return base + rel;
+    }
+  }
+  return undefined;
+}
 
 /** Reads `length` bytes at `position` into `buf`, looping over short reads; returns bytes read. */
 export function readFully(fd: number, buf: Buffer, length: number, position: number): number {

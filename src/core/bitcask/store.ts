@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BitraftError, CorruptionError, LimitError, type ErrorCode } from '../support/errors.js';
-import { DataFile, readFully, scanRecords, writeFully, type ScanProblem } from './datafile.js';
+import { DataFile, findValidRecord, readFully, scanRecords, writeFully, type ScanProblem } from './datafile.js';
 import { compareFileIds, dataFileName, fileBaseName, hintFileName, parseDataFileName, TEMP_SUFFIX, type FileId } from './file-id.js';
 import { fsyncDir, mkdirDurable, readIfExists } from './fs-util.js';
 import { checkHint, forEachHintRaw, HintWriter, type HintState } from './hint.js';
@@ -54,6 +54,49 @@ interface WriteBlock {
   cause?: unknown;
 }
 
+/**
+ * Where the store's writes were known to be on stable storage: its active data file then,
+ * and how many bytes of it had been fsynced. Older files are sealed, hence wholly durable.
+ */
+export interface DurablePosition {
+  /** The data file's name in the store's directory, such as `0000000003.data`. */
+  readonly file: string;
+  /** Bytes of it on stable storage. */
+  readonly size: number;
+}
+
+/** What `Bitcask.open` found in the active (newest) data file, and what it cut off. */
+export interface OpenReport {
+  /** Path of the active data file. */
+  readonly file: string;
+  /** Its size on disk before the open. */
+  readonly size: number;
+  /** Bytes kept: where its last whole, valid record ends. The open cut everything after it. */
+  readonly kept: number;
+  /**
+   * Why bytes were cut: the last record was cut short (`torn`), or failed its checksum
+   * with no valid record after it (`corrupt`). Absent when nothing was cut.
+   */
+  readonly cut?: { readonly kind: 'torn' | 'corrupt'; readonly reason: string };
+  /**
+   * The size an intact hint of the file describes, when that is more than the file holds:
+   * the file was closed cleanly at that size (all of it fsynced) and has lost bytes since.
+   */
+  readonly hinted?: number;
+}
+
+/** Bytes the store had made durable that are gone (see `Bitcask.lostSince`). */
+export interface DurableLoss {
+  /** Path of the data file that lost them. */
+  readonly file: string;
+  /** Where the loss starts in it. */
+  readonly offset: number;
+  /** How many durable bytes are gone. */
+  readonly bytes: number;
+  /** What was found there: a checksum failure, a record cut short, a short or missing file. */
+  readonly reason: string;
+}
+
 interface SyncWaiter {
   target: number;
   resolve: () => void;
@@ -84,6 +127,9 @@ export class Bitcask {
   private closeRequested = false;
   private appended = 0;
   private durable = 0;
+  /** Bytes of the active file known to be on stable storage. */
+  private durableSize = 0;
+  private report: OpenReport | undefined;
   private syncInFlight: Promise<void> | undefined;
   private waiters: SyncWaiter[] = [];
   private turnScheduled = false;
@@ -109,9 +155,14 @@ export class Bitcask {
 
   /**
    * Opens (creating if needed) the store in `dir`. Loads every file in order, from its
-   * hint when the hint is intact, else by scanning it. A torn or corrupt tail of the
-   * newest file is cut off with a log line (a corrupt region is kept aside in a
-   * `.corrupt` file); corruption in an older file raises `CorruptionError`.
+   * hint when the hint is intact, else by scanning it. The newest file's last record, if
+   * it is cut short or fails its checksum with no valid record after it (a write torn by
+   * a crash), is cut off with a log line, a corrupt one kept aside in a `.corrupt` file;
+   * `openReport` says what was cut, and `lostSince` whether that was durable. A bad
+   * record followed by valid ones, anywhere, and any damage to an older file — also a
+   * file shorter than its intact hint says — raise `CorruptionError` naming the file and
+   * offset, and change nothing. The newest file is then fsynced, so what was loaded is
+   * durable.
    */
   static async open(dir: string, opts: BitcaskOptions = {}): Promise<Bitcask> {
     const options = resolveOptions(opts);
@@ -142,6 +193,55 @@ export class Bitcask {
   /** Whether `close` was called. */
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /**
+   * What the open found in the active file and cut off (undefined for a read-only store).
+   * Describes the open only: later writes and replaces do not change it.
+   */
+  get openReport(): OpenReport | undefined {
+    return this.report;
+  }
+
+  /**
+   * The active data file and how many of its bytes are on stable storage: as of the last
+   * fsync that completed (a `sync`, a rotation, a replace, the open), so it moves only
+   * forward within a file and never claims bytes that were not fsynced. Save it with what
+   * those bytes hold (the applied-index checkpoint does) and hand it to `lostSince` after
+   * the next open. Undefined for a read-only or closed store.
+   */
+  durablePosition(): DurablePosition | undefined {
+    if (this.closed || !this.active || this.options.readOnly) return undefined;
+    return { file: dataFileName(this.active.file.id), size: this.durableSize };
+  }
+
+  /**
+   * Whether the open found fewer bytes than were once durable: the active file's intact
+   * hint described more than was kept, or `position` (from `durablePosition` before a
+   * restart) names a file that is now shorter than its recorded size, that the open cut
+   * below it, or that is missing though no merge or replace took its place (a merge's
+   * outputs `(M, n)` with M at least its major, or a replace's files all numbered after
+   * it). Returns the first such loss, or undefined. Compares with what the open found:
+   * call it before writing. Undefined for a read-only store.
+   */
+  lostSince(position?: DurablePosition): DurableLoss | undefined {
+    const r = this.report;
+    if (!r) return undefined;
+    const lost = (file: string, offset: number, durable: number, reason: string): DurableLoss | undefined =>
+      durable > offset ? { file, offset, bytes: durable - offset, reason } : undefined;
+    const cutReason = (size: number): string => r.cut?.reason ?? `the file holds only ${size} bytes`;
+    const hinted = r.hinted === undefined ? undefined : lost(r.file, r.kept, r.hinted, cutReason(r.size));
+    if (hinted || !position) return hinted;
+    const id = parseDataFileName(position.file);
+    if (!id) return undefined;
+    const file = path.join(this.dir, position.file);
+    if (file === r.file) return lost(file, r.kept, position.size, cutReason(r.size));
+    const slot = this.files.find((s) => s !== undefined && compareFileIds(s.file.id, id) === 0);
+    if (slot) return lost(file, slot.file.size, position.size, cutReason(slot.file.size));
+    const present = this.files.filter((s): s is FileSlot => s !== undefined).map((s) => s.file.id);
+    const merged = present.some((f) => f.minor > 0 && f.major >= id.major);
+    const replaced = present.every((f) => f.major > id.major);
+    return merged || replaced ? undefined : lost(file, 0, position.size, 'the file is missing');
   }
 
   /**
@@ -250,6 +350,7 @@ export class Bitcask {
     active.file.seal();
     this.durable = this.appended;
     this.openNewActive({ major: active.file.id.major + 1, minor: 0 });
+    this.durableSize = 0;
     this.releaseWaiters();
   }
 
@@ -400,6 +501,7 @@ export class Bitcask {
     this.activeHint = undefined;
     this.startActiveHint(this.active!.file.id);
     this.durable = this.appended;
+    this.durableSize = this.active!.file.size;
     this.releaseWaiters();
     this.writeBlock = undefined;
     const closeOld = (): void => {
@@ -448,6 +550,7 @@ export class Bitcask {
         this.active.file.syncNow();
         this.finishActiveHint();
         this.durable = this.appended;
+        this.durableSize = this.active.file.size;
       }
     } catch (err) {
       failure = err;
@@ -519,6 +622,7 @@ export class Bitcask {
       this.releaseWaiters(err);
       return;
     }
+    const size = file.size;
     this.syncInFlight = new Promise<void>((done) => {
       fs.fdatasync(file.fd, (err) => {
         this.syncInFlight = undefined;
@@ -528,6 +632,8 @@ export class Bitcask {
           return;
         }
         this.durable = Math.max(this.durable, target);
+        // A rotation or replace meanwhile made another file the active one, durably.
+        if (this.active?.file === file) this.durableSize = Math.max(this.durableSize, size);
         this.releaseWaiters();
         if (this.waiters.length > 0) this.kickSync();
       });
@@ -589,48 +695,88 @@ export class Bitcask {
     if (!this.active && !this.options.readOnly) {
       const lastId = ids.at(-1);
       this.openNewActive({ major: (lastId?.major ?? 0) + 1, minor: 0 });
+      this.report = { file: this.active!.file.path, size: 0, kept: 0 };
     }
   }
 
-  /** Loads a sealed file (or, read-only, any file) from its hint or by scanning. */
+  /**
+   * Loads a sealed file (or, read-only, any file) from its hint or by scanning. Damage
+   * raises `CorruptionError`; with `tolerateTail` (a read-only open's newest file, which
+   * a running writer may be appending to) a torn last record is only reported.
+   */
   private loadFile(file: DataFile, tolerateTail: boolean): void {
     const ordinal = this.addFile(file);
-    if (this.loadFromHint(ordinal)) return;
-    const { problem } = this.scanInto(ordinal);
+    const hint = this.readHint(ordinal);
+    if (hint && 'state' in hint) {
+      this.applyHint(ordinal, hint.data, hint.state);
+      return;
+    }
+    const seen: SeenRecords | undefined = hint && { offsets: [], sizes: [] };
+    const scanned = this.scanInto(ordinal, seen).problem;
+    const longer = hint && hintListsRecords(hint.data, seen!) ? hint.describes : undefined;
+    const problem = scanned ?? (longer === undefined ? undefined : shorterThanHint(file.size, longer));
     if (!problem) return;
-    if (!tolerateTail) throw new CorruptionError(file.path, problem.offset, problem.reason);
+    this.refuseMidFileDamage(file, problem);
+    // A file shorter than its intact hint was durable at that length: never a torn write.
+    if (!tolerateTail || longer !== undefined) throw new CorruptionError(file.path, problem.offset, problem.reason);
     this.options.logger.warn(`ignoring ${file.size - problem.offset} bytes after offset ${problem.offset} of ${file.path}: ${problem.reason}`);
   }
 
+  /** Throws `CorruptionError` when a record that fails its checksum is followed by a valid one: damage, not a torn write. */
+  private refuseMidFileDamage(file: DataFile, problem: ScanProblem): void {
+    if (problem.kind !== 'corrupt') return;
+    const next = findValidRecord(file.fd, problem.offset, file.size);
+    if (next !== undefined) throw new CorruptionError(file.path, problem.offset, `${problem.reason}, followed by a valid record at offset ${next}`);
+  }
+
   /**
-   * Loads the newest file and reopens it for appends, cutting a torn or corrupt tail.
-   * Appends would make its hint stale, so the hint becomes the active file's unfinished
-   * one: an intact hint (the file was closed cleanly) is moved aside and extended, else
-   * a new one is built while scanning.
+   * Loads the newest file and reopens it for appends, cutting a torn last record (one cut
+   * short, or failing its checksum with no valid record after it) and recording what it
+   * found in `openReport`; a bad record followed by valid ones raises `CorruptionError`
+   * before anything changes. Appends would make its hint stale, so the hint becomes the
+   * active file's unfinished one: an intact hint (the file was closed cleanly) is moved
+   * aside and extended, else a new one is built while scanning. Ends with an fsync of the
+   * file, so that everything kept is durable (see `durablePosition`).
    */
   private loadActive(id: FileId): void {
     const filePath = path.join(this.dir, dataFileName(id));
     const probe = DataFile.openReadOnly(id, filePath);
     const ordinal = this.addFile(probe);
-    const hint = this.readValidHint(ordinal);
+    const hint = this.readHint(ordinal);
     let problem: ScanProblem | undefined;
-    if (hint) {
+    let longer: number | undefined;
+    if (hint && 'state' in hint) {
       this.applyHint(ordinal, hint.data, hint.state);
       this.startActiveHint(id, hint.state);
     } else {
       this.startActiveHint(id);
+      const seen: SeenRecords | undefined = hint && { offsets: [], sizes: [] };
       problem = scanRecords(probe.fd, probe.size, ({ offset, record, buf }) => {
         this.applyRecord(ordinal, buf, record.keyStart, record.valueStart, offset, record.size, record.tombstone);
         this.addToActiveHint(record.tombstone, record.tstamp, buf.subarray(record.keyStart, record.valueStart), offset, record.size);
+        seen?.offsets.push(offset);
+        seen?.sizes.push(record.size);
       }).problem;
+      if (problem) this.refuseMidFileDamage(probe, problem);
+      if (hint && hintListsRecords(hint.data, seen!)) longer = hint.describes;
     }
     probe.close();
     if (problem) this.cutTail(filePath, probe.size, problem);
+    const kept = problem ? problem.offset : probe.size;
+    this.report = {
+      file: filePath,
+      size: probe.size,
+      kept,
+      ...(problem && { cut: { kind: problem.kind === 'corrupt' ? 'corrupt' : 'torn', reason: problem.reason } }),
+      ...(longer !== undefined && { hinted: longer }),
+    };
     const slot = this.files[ordinal]!;
-    slot.file = DataFile.openAppendable(id, filePath, problem ? problem.offset : probe.size);
+    slot.file = DataFile.openAppendable(id, filePath, kept);
     this.active = slot;
     this.activeOrdinal = ordinal;
     fs.rmSync(path.join(this.dir, hintFileName(id)), { force: true });
+    fs.fdatasyncSync(slot.file.fd);
+    this.durableSize = kept;
   }
 
   private cutTail(filePath: string, size: number, problem: ScanProblem): void {
@@ -662,13 +808,6 @@ export class Bitcask {
     }
   }
 
-  private loadFromHint(ordinal: number): boolean {
-    const hint = this.readValidHint(ordinal);
-    if (!hint) return false;
-    this.applyHint(ordinal, hint.data, hint.state);
-    return true;
-  }
-
   /** Applies every entry of the intact hint `data` of file `ordinal`. */
   private applyHint(ordinal: number, data: Buffer, state: HintState): void {
     // Size the keydir once for the file's keys: exact for a store's only file, and never
@@ -679,8 +818,13 @@ export class Bitcask {
     );
   }
 
-  /** The hint of a file when it exists and is intact; a damaged one is reported and ignored. */
-  private readValidHint(ordinal: number): { data: Buffer; state: HintState } | undefined {
+  /**
+   * The hint of a file when it exists and is intact. A damaged or stale one is reported
+   * and ignored — but when it is intact and describes a longer file, it is returned with
+   * that size (`describes`): if it lists the records the file holds (`hintListsRecords`),
+   * the file was that long when it was sealed or closed cleanly.
+   */
+  private readHint(ordinal: number): { data: Buffer; state: HintState } | { data: Buffer; describes: number } | undefined {
     const file = this.files[ordinal]!.file;
     const hintPath = path.join(this.dir, hintFileName(file.id));
     const data = readIfExists(hintPath);
@@ -688,13 +832,17 @@ export class Bitcask {
     const checked = checkHint(data, file.size);
     if (typeof checked !== 'string') return { data, state: checked };
     this.options.logger.warn(`ignoring hint ${hintPath}: ${checked}; scanning ${path.basename(file.path)} instead`);
-    return undefined;
+    const describes = describedSize(data);
+    return describes > file.size ? { data, describes } : undefined;
   }
 
-  private scanInto(ordinal: number): { problem?: ScanProblem } {
+  /** Loads file `ordinal` by scanning it, noting where each record lies in `seen` when given. */
+  private scanInto(ordinal: number, seen?: SeenRecords): { problem?: ScanProblem } {
     const file = this.files[ordinal]!.file;
     return scanRecords(file.fd, file.size, ({ offset, record, buf }) => {
       this.applyRecord(ordinal, buf, record.keyStart, record.valueStart, offset, record.size, record.tombstone);
+      seen?.offsets.push(offset);
+      seen?.sizes.push(record.size);
     });
   }
 
@@ -786,6 +934,41 @@ export class Bitcask {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * The data file size that the hint `data` describes if the hint is intact apart from
+ * that size, else -1. (A hint ends with that size and its CRC, 4 bytes each.)
+ */
+function describedSize(data: Buffer): number {
+  if (data.length < 8) return -1;
+  const size = data.readUInt32LE(data.length - 8);
+  return typeof checkHint(data, size) === 'string' ? -1 : size;
+}
+
+/** Where the records a scan read lie: `offsets[i]` and `sizes[i]` of the i-th. */
+interface SeenRecords {
+  offsets: number[];
+  sizes: number[];
+}
+
+/**
+ * Whether the intact hint `data` lists exactly the records `seen` first, in order (and
+ * possibly more): it is the hint of that file, not one of another file.
+ */
+function hintListsRecords(data: Buffer, seen: SeenRecords): boolean {
+  let i = 0;
+  let same = true;
+  forEachHintRaw(data, (_tombstone, _tstamp, _keyStart, _keyEnd, offset, size) => {
+    if (i < seen.offsets.length) same &&= seen.offsets[i] === offset && seen.sizes[i] === size;
+    i++;
+  });
+  return same && i >= seen.offsets.length;
+}
+
+/** The problem of a file with fewer bytes than its intact hint describes. */
+function shorterThanHint(size: number, describes: number): ScanProblem {
+  return { offset: size, kind: 'incomplete', reason: `the file ends at offset ${size}, but its intact hint describes ${describes} bytes` };
+}
 
 function closedError(): BitraftError {
   return new BitraftError('CLOSED', 'the store is closed');

@@ -4,29 +4,61 @@ import { fsyncDir, readIfExists } from '../bitcask/fs-util.js';
 import { crc32 } from '../support/crc32.js';
 import type { Logger } from '../support/logger.js';
 
-/** The file, in the Raft directory, holding the last log index whose effects the store holds durably. */
+/**
+ * The file, in the Raft directory, holding the last log index whose effects the store
+ * holds durably, and where the store's data was durable then. One line: `<index> <crc>`,
+ * or `<index> <data file> <size> <crc>` with the position, the CRC-32 being of the text
+ * before it.
+ */
 export const APPLIED_FILE = 'applied';
 
-/**
- * Reads the applied index saved in `dir`: 0 when there is none. A damaged file is
- * reported and read as 0 — replaying the log from its start is always safe (see
- * `AppliedCheckpoint`), only slower.
- */
-export function readAppliedIndex(dir: string, logger: Logger): number {
-  const file = path.join(dir, APPLIED_FILE);
-  const text = readIfExists(file)?.toString('utf8');
-  if (text === undefined) return 0;
-  const m = /^(\d+) (\d+)\n$/.exec(text);
-  if (m && crc32(Buffer.from(m[1]!)) === Number(m[2])) return Number(m[1]);
-  logger.warn(`${file} is damaged; the whole log will be replayed`);
-  return 0;
+/** Where the store's data was durable: its active data file then and the bytes of it fsynced (see `Bitcask.durablePosition`). */
+export interface StorePosition {
+  /** The data file's name in the store's directory (no whitespace). */
+  readonly file: string;
+  readonly size: number;
 }
 
-/** Atomically replaces the applied index saved in `dir`. */
-export function writeAppliedIndex(dir: string, index: number): void {
+/** What the applied-index file holds. */
+export interface AppliedState {
+  /** The last log index whose effects the store holds durably (0: none saved, or unreadable). */
+  readonly index: number;
+  /** Where the store's data was durable when `index` was saved; absent in files written without it. */
+  readonly position?: StorePosition;
+}
+
+/**
+ * Reads the applied index and store position saved in `dir`: index 0 when there is
+ * none. A damaged file is reported and read as index 0 without a position — replaying
+ * the log from its start is always safe (see `AppliedCheckpoint`), only slower.
+ */
+export function readApplied(dir: string, logger: Logger): AppliedState {
+  const file = path.join(dir, APPLIED_FILE);
+  const text = readIfExists(file)?.toString('utf8');
+  if (text === undefined) return { index: 0 };
+  const m = /^((\d+)(?: (\S+) (\d+))?) (\d+)\n$/.exec(text);
+  if (m && crc32(Buffer.from(m[1]!)) === Number(m[5])) {
+    const index = Number(m[2]);
+    return m[3] === undefined ? { index } : { index, position: { file: m[3], size: Number(m[4]) } };
+  }
+  logger.warn(`${file} is damaged; the whole log will be replayed`);
+  return { index: 0 };
+}
+
+/** The applied index saved in `dir` (`readApplied` without the position). */
+export function readAppliedIndex(dir: string, logger: Logger): number {
+  return readApplied(dir, logger).index;
+}
+
+/**
+ * Atomically replaces the applied index saved in `dir`, with the store's durable
+ * `position` when given. Throws `TypeError` for a file name holding whitespace.
+ */
+export function writeAppliedIndex(dir: string, index: number, position?: StorePosition): void {
+  if (position && !/^\S+$/.test(position.file)) throw new TypeError(`not a data file name: ${JSON.stringify(position.file)}`);
   const file = path.join(dir, APPLIED_FILE);
   const tmp = `${file}.tmp`;
-  const text = String(index);
+  const text = position ? `${index} ${position.file} ${position.size}` : String(index);
   const fd = fs.openSync(tmp, 'w');
   try {
     fs.writeFileSync(fd, `${text} ${crc32(Buffer.from(text))}\n`);
@@ -42,8 +74,11 @@ export function writeAppliedIndex(dir: string, index: number): void {
 export interface AppliedCheckpointOptions {
   /** The Raft directory the index is saved in. */
   dir: string;
-  /** The store the applied entries wrote to; `sync()` resolves once all of it is durable. */
-  store: { sync(): Promise<void> };
+  /**
+   * The store the applied entries wrote to; `sync()` resolves once all of it is durable,
+   * and `durablePosition()` (when it has one) says where that was, to be saved with the index.
+   */
+  store: { sync(): Promise<void>; durablePosition?(): StorePosition | undefined };
   /** The index applied to the store so far. */
   applied: () => number;
   logger: Logger;
@@ -62,6 +97,10 @@ export interface AppliedCheckpointOptions {
  * time, in order, ends in the same state. A command whose effect depends on the current
  * value (INCR, APPEND) must not be added before this index moves into the store's own
  * records.
+ *
+ * With the index goes the store's durable position after that fsync: on restart, a store
+ * that holds less than that position lost data the index counts as applied, which the
+ * replay would not bring back (`Cluster.open` rebuilds it then).
  */
 export class AppliedCheckpoint {
   private readonly opts: AppliedCheckpointOptions;
@@ -92,7 +131,7 @@ export class AppliedCheckpoint {
       if (index <= this.saved) return;
       try {
         await this.opts.store.sync();
-        writeAppliedIndex(this.opts.dir, index);
+        writeAppliedIndex(this.opts.dir, index, this.opts.store.durablePosition?.());
         this.saved = index;
       } catch (err) {
         this.opts.logger.warn(`saving the applied index failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -108,7 +147,7 @@ export class AppliedCheckpoint {
   saveIndex(index: number): Promise<void> {
     const run = this.saving.then(async () => {
       await this.opts.store.sync();
-      writeAppliedIndex(this.opts.dir, index);
+      writeAppliedIndex(this.opts.dir, index, this.opts.store.durablePosition?.());
       this.saved = index;
     });
     this.saving = run.catch(() => {});

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Bitcask, StoreView } from '../bitcask/index.js';
-import type { KvMachine } from '../kv/index.js';
-import { DiskLogStore } from '../raft/log-store.js';
+import { decodeCommand, type KvMachine } from '../kv/index.js';
+import { DiskLogStore, LOG_FILE } from '../raft/log-store.js';
 import { RaftDriver, type Transport } from '../raft/driver.js';
 import { RaftNode, type RaftStatus } from '../raft/node.js';
 import type { ConfChange, Message, NodeId, SnapshotMeta, SoftState } from '../raft/types.js';
@@ -10,9 +10,9 @@ import type { Reply } from '../resp/types.js';
 import { IncomingSnapshots, SnapshotStore, type StoredSnapshot } from '../snapshot/index.js';
 import type { Durability } from '../server/config.js';
 import type { LevelLogger } from '../server/log.js';
-import { BitraftError, hasCode } from '../support/errors.js';
+import { BitraftError, CorruptionError, hasCode } from '../support/errors.js';
 import { cryptoRng, type Rng } from '../support/rng.js';
-import { AppliedCheckpoint, readAppliedIndex, writeAppliedIndex } from './applied-index.js';
+import { AppliedCheckpoint, readApplied, readAppliedIndex, writeAppliedIndex, type AppliedState } from './applied-index.js';
 import { intervalTicker } from './interval-ticker.js';
 import { KvStateMachine } from './kv-state-machine.js';
 import { SnapshotSender, type InstallClient } from './snapshot-sender.js';
@@ -102,14 +102,21 @@ export class Cluster {
   private stopping: Promise<void> | undefined;
 
   /**
-   * Opens the Raft state of `opts.dir` — first rebuilding the store from a snapshot if
-   * it has not caught up with the start of the compacted log (see `recoverStore`) —
-   * and constructs the cluster. Nothing runs until `start`.
+   * Opens the Raft state of `opts.dir` and constructs the cluster; nothing runs until
+   * `start`. First it checks what the disk lost: a log that no longer holds entries this
+   * node knew were committed (see `checkLog`: a voter of a larger cluster with durability
+   * `high` refuses to start), and a store that lost data it had made durable or has not
+   * caught up with the start of the compacted log — which is rebuilt from a snapshot and
+   * the log (see `recoverStore`), or, when it cannot be, refused with a `CorruptionError`
+   * naming the file and offset.
    */
   static async open(opts: ClusterOptions): Promise<Cluster> {
-    const log = DiskLogStore.open(path.join(opts.dir, RAFT_DIR), logOptionsOf(opts));
+    const raftDir = path.join(opts.dir, RAFT_DIR);
+    const log = DiskLogStore.open(raftDir, logOptionsOf(opts));
     try {
-      await recoverStore(opts, log);
+      const saved = readApplied(raftDir, opts.logger);
+      checkLog(opts, log, saved.index);
+      await recoverStore(opts, log, saved);
     } catch (err) {
       log.close();
       throw err;
@@ -133,7 +140,7 @@ export class Cluster {
     if (!this.hadState && !opts.join) {
       log.close();
       log = DiskLogStore.bootstrap(raftDir, [opts.id], logOptions);
-      writeAppliedIndex(raftDir, 1);
+      writeAppliedIndex(raftDir, 1, opts.store.durablePosition());
       opts.logger.info(`raft: started a new single-node cluster as ${opts.id}`);
     } else if (this.hadState) {
       adoptAddress(log, opts.id, opts.logger);
@@ -475,22 +482,137 @@ function logOptionsOf(opts: ClusterOptions): { logger: LevelLogger; syncEntries:
 }
 
 /**
- * Rebuilds the store from a snapshot when it has not caught up with the start of the
- * log: the saved applied index is below the index the log was compacted (or replaced by
- * an installed snapshot) at, so the entries in between are gone from the log. That
- * happens only after a crash in the middle of installing a snapshot, or when the store
- * files were lost. The newest snapshot that covers the log's start, lies within the log,
- * agrees with its term and passes its CRC check is loaded; corrupt ones are reported and
- * skipped. Without one the node cannot start (`CORRUPT`).
+ * Checks that the log still holds every entry this node knew was committed: the saved
+ * applied index and the saved commit index. Fewer means the end of the log was cut on
+ * open (a record that failed its checksum or was cut short, with nothing valid after it)
+ * or the file was truncated, and entries written durably are gone. With durability
+ * `high` an entry is fsynced before it is acknowledged or applied, so that is damage, not
+ * a crash: a voter of a cluster of several voters then refuses to start
+ * (`CorruptionError` naming the log file and where it now ends) — it may have
+ * acknowledged those entries towards a commit, and voting without them could elect a
+ * leader that lacks them (etcd refuses likewise). The node must be removed and added
+ * again. A learner, a single voter (no other copy exists; its store still holds what it
+ * applied) and the lower durability levels (which apply entries before fsyncing them, so
+ * a power failure may legitimately lose them) log the loss as an error and go on: the
+ * leader sends the entries again, and a single voter continues from its store.
  */
-async function recoverStore(opts: ClusterOptions, log: DiskLogStore): Promise<void> {
+function checkLog(opts: ClusterOptions, log: DiskLogStore, applied: number): void {
+  const { hardState, conf } = log.initialState();
+  const known = Math.max(applied, hardState.commit);
+  const last = log.lastIndex();
+  if (known <= last) return;
+  const file = path.join(log.dir, LOG_FILE);
+  const end = log.bytesAfter(log.snapshot().index);
+  const what = `the raft log ends at index ${last}, but index ${known} was ${applied >= hardState.commit ? 'applied' : 'committed'} here: entries ${last + 1} to ${known}, written durably, are gone`;
+  if (opts.durability === 'high' && conf.voters.length > 1 && conf.voters.includes(opts.id)) {
+    throw new CorruptionError(
+      file,
+      end,
+      `${what}. This node votes in the cluster and may have acknowledged them, so it does not start: remove it from the cluster (bitraft leave), ` +
+        `delete its data directory and add it again (bitraft serve --join), so that it receives the log or a snapshot from the leader`,
+    );
+  }
+  opts.logger.error(`raft: corrupt data in ${file} at offset ${end}: ${what}; going on with the entries that are left`);
+}
+
+/**
+ * Rebuilds the store when it cannot simply replay the log after its saved applied index:
+ *
+ * - It lost data it had made durable (`Bitcask.lostSince` the position saved with the
+ *   applied index: a cut below it, a shorter or missing file). Replaying the log after
+ *   the applied index would not bring those writes back, so the store is rebuilt to that
+ *   index from scratch: from the newest fitting snapshot — or from nothing, if the log was
+ *   never compacted — plus the log's command entries after it, applied here as the
+ *   driver would apply them. The saved applied index stays (now with the new position),
+ *   so Raft goes on as before: membership changes are not replayed. Without a snapshot
+ *   or the whole log, it refuses with a `CorruptionError` naming the file and offset and
+ *   saying how to recover.
+ * - It fell behind the start of the compacted log: the saved applied index is below the
+ *   index the log was compacted (or replaced by an installed snapshot) at, so the entries
+ *   in between are gone from the log — after a crash in the middle of installing a
+ *   snapshot, or when the store files were lost without a position to tell. It is loaded
+ *   from the newest fitting snapshot; without one the node cannot start (`CORRUPT`).
+ *
+ * A fitting snapshot covers the log's start, lies within the log, agrees with its term and
+ * passes its CRC check; corrupt ones are reported and skipped.
+ */
+async function recoverStore(opts: ClusterOptions, log: DiskLogStore, saved: AppliedState): Promise<void> {
   const raftDir = path.join(opts.dir, RAFT_DIR);
   const start = log.snapshot().index;
-  const applied = readAppliedIndex(raftDir, opts.logger);
-  if (start === 0 || applied >= start) return;
+  const loss = opts.store.lostSince(saved.position);
+  if (!loss && (start === 0 || saved.index >= start)) return;
+  const snapshotsDir = path.join(opts.dir, SNAPSHOTS_DIR);
+  if (loss) {
+    opts.logger.error(
+      `raft: the store lost data it had made durable: ${loss.bytes} bytes of ${loss.file} from offset ${loss.offset} are gone (${loss.reason}), ` +
+        `though the applied index ${saved.index} saved with them counts them in; rebuilding the store from a snapshot and the log`,
+    );
+  } else {
+    opts.logger.warn(`raft: the store has applied up to index ${saved.index} but the log starts after ${start}: loading a snapshot`);
+  }
+  const snapshot = await fittingSnapshot(opts, log);
+  if (!loss) {
+    if (!snapshot) throw new BitraftError('CORRUPT', `the store has applied up to index ${saved.index}, the log starts after ${start}, and no valid snapshot in ${snapshotsDir} covers the gap`);
+    const keys = await opts.store.replaceAll(snapshot.readBatches());
+    writeAppliedIndex(raftDir, snapshot.index, opts.store.durablePosition());
+    opts.logger.info(`raft: loaded the snapshot ${snapshot.id}: ${keys} keys`);
+    return;
+  }
+  if (!snapshot && start > 0) {
+    throw new CorruptionError(
+      loss.file,
+      loss.offset,
+      `${loss.bytes} bytes the store had made durable are gone (${loss.reason}), and the store cannot be rebuilt here: no valid snapshot in ${snapshotsDir} ` +
+        `covers the log, which starts after index ${start}. Restore the directory from a backup, or, in a cluster, remove this node (bitraft leave), ` +
+        `delete its data directory and add it again (bitraft serve --join), so that it receives a fresh snapshot from the leader`,
+    );
+  }
+  const base = snapshot?.index ?? 0;
+  const keys = await opts.store.replaceAll(snapshot ? snapshot.readBatches() : noRecords());
+  const upTo = Math.max(base, Math.min(saved.index, log.lastIndex()));
+  const commands = replayLog(opts.machine, log, base, upTo);
+  await opts.store.sync();
+  writeAppliedIndex(raftDir, upTo, opts.store.durablePosition());
+  const from = snapshot ? `the snapshot ${snapshot.id} (${keys} keys)` : 'nothing';
+  opts.logger.info(`raft: rebuilt the store up to index ${upTo} from ${from} and ${commands} commands of the log after index ${base}`);
+}
+
+/** Entries read from the log at a time while rebuilding the store: at most this many bytes (one entry at least). */
+const REPLAY_BATCH_BYTES = 4 << 20;
+
+/**
+ * Applies the command entries `from + 1` … `to` of `log` to `machine`, as the driver
+ * applies committed entries (a malformed one changes nothing), and returns how many
+ * there were. The caller knows them committed. Throws what `KvMachine.apply` throws (a
+ * storage failure).
+ */
+function replayLog(machine: KvMachine, log: DiskLogStore, from: number, to: number): number {
+  let commands = 0;
+  for (let next = from + 1; next <= to; ) {
+    for (const e of log.entries(next, to + 1, REPLAY_BATCH_BYTES)) {
+      next = e.index + 1;
+      if (e.type !== 'command') continue;
+      // What KvStateMachine.apply does: a malformed entry is a reply everywhere, no change.
+      const args = decodeCommand(e.data);
+      if (args) machine.apply(args);
+      commands++;
+    }
+  }
+  return commands;
+}
+
+/**
+ * The newest snapshot in the node's snapshots directory that the store can be rebuilt
+ * from, followed by the log: it covers the log's start, lies within the log, agrees with
+ * the log's term at its index, and passes its CRC check. Corrupt ones are logged and skipped.
+ */
+async function fittingSnapshot(
+  opts: ClusterOptions,
+  log: DiskLogStore,
+): Promise<{ id: string; index: number; readBatches: () => AsyncIterable<{ key: Uint8Array; value: Uint8Array }[]> } | undefined> {
   const settings = opts.snapshots ?? DEFAULT_SNAPSHOT_SETTINGS;
   const snapshots = new SnapshotStore(path.join(opts.dir, SNAPSHOTS_DIR), { retain: settings.retain, logger: opts.logger });
-  opts.logger.warn(`raft: the store has applied up to index ${applied} but the log starts after ${start}: loading a snapshot`);
+  const start = log.snapshot().index;
   for (const s of snapshots.list()) {
     const { index, term } = s.meta;
     if (index < start || index > log.lastIndex() || log.term(index) !== term) continue;
@@ -500,13 +622,13 @@ async function recoverStore(opts: ClusterOptions, log: DiskLogStore): Promise<vo
       opts.logger.warn(`raft: skipped the snapshot ${s.meta.id}: ${messageOf(err)}`);
       continue;
     }
-    const keys = await opts.store.replaceAll(snapshots.readBatches(s));
-    writeAppliedIndex(raftDir, index);
-    opts.logger.info(`raft: loaded the snapshot ${s.meta.id}: ${keys} keys`);
-    return;
+    return { id: s.meta.id, index, readBatches: () => snapshots.readBatches(s) };
   }
-  throw new BitraftError('CORRUPT', `the store has applied up to index ${applied}, the log starts after ${start}, and no valid snapshot in ${path.join(opts.dir, SNAPSHOTS_DIR)} covers the gap`);
+  return undefined;
 }
+
+/** An input of no records, for `replaceAll` to empty the store. */
+async function* noRecords(): AsyncGenerator<never[]> {}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

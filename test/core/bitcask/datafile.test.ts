@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { DataFile, readFully, scanRecords, writeFully, type ScanResult } from '../../../src/core/bitcask/datafile.js';
+import { DataFile, findValidRecord, readFully, scanRecords, writeFully, type ScanResult } from '../../../src/core/bitcask/datafile.js';
 import { RECORD_HEADER_SIZE, encodeRecord, recordSize } from '../../../src/core/bitcask/record.js';
 import { seededRng, type Rng } from '../../../src/core/support/rng.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
@@ -659,4 +659,38 @@ t.test('DataFile.appendEncoded copies records as they are, large ones past the b
   const ro = DataFile.openReadOnly({ major: 1, minor: 0 }, file);
   t.throws(() => ro.appendEncoded(small), TypeError);
   ro.close();
+});
+
+t.test('findValidRecord finds the first valid record after an offset, however large, or nothing', async (t) => {
+  const rng = seededRng(77);
+  // A small record, one that straddles the 1 MiB read window, and a small one after it.
+  const recs = [rec(rng, 4, 30), recOfSize(rng, CHUNK + 100), rec(rng, 5, 40)];
+  const { fd, size, offsets } = writeFile(t, recs);
+  t.equal(findValidRecord(fd, 0, size), offsets[1], 'the large record, read on its own');
+  t.equal(findValidRecord(fd, offsets[1]!, size), offsets[2], 'past the large one');
+  t.equal(findValidRecord(fd, offsets[2]!, size), undefined, 'nothing after the last');
+  // Damage the large record's value: its header still checks out, the record does not.
+  const byte = Buffer.alloc(1);
+  readFully(fd, byte, 1, offsets[1]! + 5000);
+  byte[0]! ^= 0x10;
+  writeFully(fd, byte, 1, offsets[1]! + 5000);
+  t.equal(findValidRecord(fd, 0, size), offsets[2], 'a record that fails its checksum is passed over');
+  t.equal(findValidRecord(fd, offsets[2]!, offsets[2]! + 10), undefined, 'fewer bytes than a header left');
+});
+
+t.test('findValidRecord does not take a record inside the bad record\'s value for one after it', async (t) => {
+  const rng = seededRng(78);
+  const inner = encodeRecord(Buffer.from('inner'), bytes(rng, 20), false, 1);
+  const outer: Rec = { key: Buffer.from('outer'), value: Buffer.concat([bytes(rng, 7), inner, bytes(rng, 5)]), tombstone: false, tstamp: 2 };
+  const { fd, size } = writeFile(t, [outer]);
+  const flip = (at: number): void => {
+    const byte = Buffer.alloc(1);
+    readFully(fd, byte, 1, at);
+    byte[0]! ^= 0x01;
+    writeFully(fd, byte, 1, at);
+  };
+  flip(size - 2);
+  t.equal(findValidRecord(fd, 0, size), undefined, 'its header gives its end: the value is not searched');
+  flip(10);
+  t.equal(findValidRecord(fd, 0, size), RECORD_HEADER_SIZE + 5 + 7, 'with its header damaged, its extent is unknown: the inner record counts');
 });

@@ -199,14 +199,46 @@ t.test('torn tail inside a record larger than the scan buffer', async (t) => {
   }
 });
 
-t.test('a corrupt record in the middle of the newest file: the tail is kept aside', async (t) => {
+t.test('a corrupt record followed by valid ones in the newest file refuses to open and changes nothing', async (t) => {
+  const root = fastTmpDir(t, 'bitcask-corrupt-mid-');
+  const src = path.join(root, 'src');
+  const { placed, newest } = await buildNewestFile(src);
+  const target = placed[3]!; // 'new-b' with an empty value, followed by five more records
+  const original = fs.readFileSync(path.join(src, newest));
+  for (let j = 0; j < target.end - target.offset; j++) {
+    const dir = path.join(root, `flip-${j}`);
+    copyStoreDir(src, dir);
+    fs.rmSync(path.join(dir, newest.replace(/\.data$/, '.hint')));
+    const file = path.join(dir, newest);
+    const damaged = Buffer.from(original);
+    damaged[target.offset + j]! ^= 1 << j % 8;
+    fs.writeFileSync(file, damaged);
+    const before = dirDigest(dir);
+    for (const readOnly of [false, true]) {
+      const err = await Bitcask.open(dir, { ...OPTS, readOnly }).then(
+        async (s) => {
+          await s.close();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      if (!(err instanceof CorruptionError) || err.file !== file || err.offset !== target.offset || !/followed by a valid record at offset \d+/.test(err.message)) {
+        t.fail(`flip in byte ${j}, readOnly=${readOnly}: expected a CorruptionError at ${file}:${target.offset}, got ${String(err)}`);
+      }
+    }
+    t.same(dirDigest(dir), before, `flip in byte ${j}: nothing changed`);
+    fs.rmSync(dir, { recursive: true });
+  }
+});
+
+t.test('a corrupt last record of the newest file is cut and kept aside', async (t) => {
   const root = fastTmpDir(t, 'bitcask-corrupt-tail-');
   const src = path.join(root, 'src');
   const { baseline, placed, newest } = await buildNewestFile(src);
-  const target = placed[3]!; // 'new-b' with an empty value, followed by five more records
+  const target = placed.at(-1)!; // a 150-byte value under the empty key
   const original = fs.readFileSync(path.join(src, newest));
   const expected = expectedAtCut(baseline, placed, target.offset);
-  for (let j = 0; j < target.end - target.offset; j++) {
+  for (let j = 0; j < target.end - target.offset; j += 7) {
     const dir = path.join(root, `flip-${j}`);
     copyStoreDir(src, dir);
     fs.rmSync(path.join(dir, newest.replace(/\.data$/, '.hint')));
@@ -225,6 +257,7 @@ t.test('a corrupt record in the middle of the newest file: the tail is kept asid
     t.equal(fs.statSync(file).size, target.offset, `flip in byte ${j}: data file cut at the bad record`);
     const warns = log.lines.filter((l) => l.startsWith('warn:') && l.includes(path.basename(aside)));
     t.equal(warns.length, 1, `flip in byte ${j}: a warn line names the .corrupt file`);
+    t.match(store.openReport, { file, size: original.length, kept: target.offset, cut: { kind: 'corrupt' } }, `flip in byte ${j}: reported`);
     await store.close();
 
     const log2 = memoryLogger();
@@ -536,9 +569,9 @@ t.test('the bytes kept aside are durable before the data file is cut', async (t)
   fs.rmSync(path.join(dir, newest.replace(/\.data$/, '.hint')));
   const file = path.join(dir, newest);
   const damaged = fs.readFileSync(file);
-  damaged[placed[2]!.offset + 8]! ^= 0x80;
+  damaged[placed.at(-1)!.offset + 8]! ^= 0x80;
   fs.writeFileSync(file, damaged);
-  const aside = `${file}.${placed[2]!.offset}.corrupt`;
+  const aside = `${file}.${placed.at(-1)!.offset}.corrupt`;
 
   // Record, in order, fsyncs of the aside file and of the directory, and the cut.
   const events: string[] = [];

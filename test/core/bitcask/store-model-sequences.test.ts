@@ -20,6 +20,8 @@ import { seededRng, type Rng } from '../../../src/core/support/rng.js';
 import { b, fastTmpDir, s } from '../../helpers/bitcask.js';
 
 const SEQUENCES = Number(process.env.BITCASK_SEQUENCES ?? 10_000);
+// 10,000 sequences take a minute or two of one core; more on a busy machine than tap's default file timeout allows.
+t.setTimeout(900_000);
 const FIRST_SEED = Number(process.env.BITCASK_SEQUENCE_SEED ?? 1);
 const REGRESSIONS = new URL('../../fixtures/bitcask-model-regressions.json', import.meta.url);
 /** No process has this pid (above Linux's pid_max limit). */

@@ -1,6 +1,7 @@
 /**
  * Tests of the applied-index checkpoint (applied-index.ts): reading and writing the
- * `applied` file (missing and damaged files read as 0 with a warning), and
+ * `applied` file with and without the store's durable position (missing and damaged
+ * files read as 0 with a warning; the old format, an index alone, still reads), and
  * AppliedCheckpoint — saves only when the index moved, fsyncs the store first, logs and
  * skips a failed save, serialises concurrent saves, and runs on a timer until stop().
  */
@@ -9,7 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { intervalsStartedBy } from '../../helpers/fault-injection.js';
-import { APPLIED_FILE, AppliedCheckpoint, readAppliedIndex, writeAppliedIndex, type AppliedCheckpointOptions } from '../../../src/core/cluster/applied-index.js';
+import { APPLIED_FILE, AppliedCheckpoint, readApplied, readAppliedIndex, writeAppliedIndex, type AppliedCheckpointOptions } from '../../../src/core/cluster/applied-index.js';
 import { crc32 } from '../../../src/core/support/crc32.js';
 import { memoryLogger } from '../../../src/core/support/logger.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
@@ -98,7 +99,24 @@ t.test('readAppliedIndex', async (t) => {
     t.strictSame(logger.lines, []);
   });
 
+  t.test('with the store position: written, read back; an index alone still reads', async (t) => {
+    const dir = tmpDir(t);
+    const logger = memoryLogger();
+    writeAppliedIndex(dir, 42, { file: '0000000007.data', size: 1234 });
+    t.equal(fileText(dir), `42 0000000007.data 1234 ${crc32(Buffer.from('42 0000000007.data 1234'))}\n`, 'index, file, size and the CRC-32 of them');
+    t.strictSame(readApplied(dir, logger), { index: 42, position: { file: '0000000007.data', size: 1234 } });
+    t.equal(readAppliedIndex(dir, logger), 42);
+    writeAppliedIndex(dir, 43);
+    t.strictSame(readApplied(dir, logger), { index: 43 }, 'the format without a position');
+    t.strictSame(readApplied(tmpDir(t), logger), { index: 0 }, 'no file');
+    t.strictSame(logger.lines, []);
+    t.throws(() => writeAppliedIndex(dir, 1, { file: 'a b', size: 1 }), TypeError, 'a name with a space would not read back');
+    t.equal(readAppliedIndex(dir, logger), 43, 'unchanged');
+  });
+
   const damaged: [string, string | Buffer][] = [
+    ['a position with a wrong CRC', `17 0000000001.data 5 ${crc32(Buffer.from('17 0000000001.data 5')) ^ 1}\n`],
+    ['a position whose size changed', `17 0000000001.data 6 ${crc32(Buffer.from('17 0000000001.data 5'))}\n`],
     ['a wrong CRC', `17 ${crc32(Buffer.from('17')) ^ 1}\n`],
     ['a CRC of another number', `18 ${crc32(Buffer.from('17'))}\n`],
     ['garbage', 'hello world'],
@@ -112,7 +130,7 @@ t.test('readAppliedIndex', async (t) => {
       const dir = tmpDir(t);
       const logger = memoryLogger();
       fs.writeFileSync(path.join(dir, APPLIED_FILE), content);
-      t.equal(readAppliedIndex(dir, logger), 0);
+      t.strictSame(readApplied(dir, logger), { index: 0 });
       t.strictSame(logger.lines, [`warn: ${path.join(dir, APPLIED_FILE)} is damaged; the whole log will be replayed`]);
     });
   }
@@ -152,6 +170,20 @@ t.test('AppliedCheckpoint.save', async (t) => {
     t.equal(f.store.fileAtSync[0], undefined, 'nothing was written before the first fsync');
     t.equal(f.store.fileAtSync[1], `4 ${crc32(Buffer.from('4'))}\n`, 'the old index was still there during the second fsync');
     t.equal(readAppliedIndex(f.dir, f.logger), 8);
+  });
+
+  t.test('saves the store\'s durable position after the fsync with the index, on save and saveIndex', async (t) => {
+    const f = fixture(t);
+    let size = 0;
+    const store = Object.assign(f.store, { durablePosition: () => ({ file: '0000000003.data', size }) });
+    const checkpoint = new AppliedCheckpoint({ dir: f.dir, store, applied: () => f.applied.value, logger: f.logger, intervalMs: 10 }, 0);
+    f.applied.value = 4;
+    size = 100;
+    await checkpoint.save();
+    t.strictSame(readApplied(f.dir, f.logger), { index: 4, position: { file: '0000000003.data', size: 100 } });
+    size = 250;
+    await checkpoint.saveIndex(9);
+    t.strictSame(readApplied(f.dir, f.logger), { index: 9, position: { file: '0000000003.data', size: 250 } });
   });
 
   t.test('saves the index read before the fsync, not one applied during it', async (t) => {
