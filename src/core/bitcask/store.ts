@@ -332,7 +332,9 @@ export class Bitcask {
   sync(): Promise<void> {
     if (this.closed) return Promise.reject(closedError());
     const target = this.appended;
-    if (this.durable >= target) return Promise.resolve();
+    // Already durable (a rotation fsyncs at once) — but an fsync started before may still run
+    // on a sealed file's descriptor: a merge must not close that file under it.
+    if (this.durable >= target) return this.syncInFlight ?? Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ target, resolve, reject });
       // Writes of this turn are still coming: the turn-end fsync covers them all at once.

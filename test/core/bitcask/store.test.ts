@@ -845,3 +845,29 @@ t.test('a hint that cannot be moved aside at open costs the hint, never the data
   await store.close();
   t.equal((await contentsOf(dir)).size, 11);
 });
+
+t.test('sync waits for an fsync still running on a file a rotation sealed, so a merge never closes it under that fsync', async (t) => {
+  const dir = tmpDir(t);
+  const store = await open(t, dir, { sync: 'none' });
+  const held: (() => void)[] = [];
+  const fdatasync = fs.fdatasync;
+  const restore = patch(t, fs, 'fdatasync', ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    held.push(() => fdatasync(fd, cb));
+  }) as typeof fs.fdatasync);
+  store.put(b('k'), b('v'));
+  const first = store.sync();
+  await new Promise((r) => setImmediate(r));
+  t.equal(held.length, 1, 'an fsync is running');
+  store.rotate();
+  await first;
+  let done = false;
+  const second = store.sync().then(() => (done = true));
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(done, false, 'waits for the running fsync');
+  restore();
+  held.shift()!();
+  await second;
+  t.equal(done, true);
+  await store.merge();
+  t.same(s((await readAll(store)).get('k')!), 'v');
+});
