@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CorruptionError } from '../support/errors.js';
 import { decodePeers, encodePeers } from './peers-codec.js';
+import { crc32 } from '../support/crc32.js';
 
 /** Name of a snapshot's metadata file inside its directory. */
 export const META_FILE = 'meta.json';
@@ -62,7 +63,18 @@ export function encodeSnapshotMeta(meta: SnapshotFileMeta): string {
     Size: meta.size,
     CRC: meta.crc,
     Membership: { Voters: meta.conf.voters, Learners: meta.conf.learners },
+    MetaCRC: metaCrc(meta),
   })}\n`;
+}
+
+/**
+ * CRC-32 of the fields a snapshot is used by — id, index, term, membership, size and
+ * state.bin's CRC — so that damage to meta.json itself (a voter's address, say) is
+ * detected too; state.bin's own CRC cannot see it. Written as `MetaCRC`, which the Go
+ * bitraft ignores; a meta.json without it (the Go original's) is not checked this way.
+ */
+function metaCrc(meta: SnapshotFileMeta): number {
+  return crc32(Buffer.from(JSON.stringify([meta.id, meta.index, meta.term, meta.conf.voters, meta.conf.learners, meta.size, meta.crc]), 'utf8'));
 }
 
 /**
@@ -112,7 +124,9 @@ export function decodeSnapshotMeta(text: string, where: string): SnapshotFileMet
     if (peers === undefined) return fail('has neither Membership nor Peers');
     conf = { voters: peers, learners: [] };
   }
-  return { id: id as string, index, term, conf, size, crc };
+  const meta: SnapshotFileMeta = { id: id as string, index, term, conf, size, crc };
+  if (json.MetaCRC !== undefined && json.MetaCRC !== metaCrc(meta)) fail('field MetaCRC does not match the other fields: meta.json is damaged');
+  return meta;
 }
 
 function decodePeersField(value: unknown, fail: (reason: string) => never): string[] {

@@ -242,6 +242,9 @@ function referenceMeta(text: string): SnapshotFileMeta | undefined {
     conf = { voters: m.Voters, learners: m.Learners };
   } else if (voters !== undefined) conf = { voters, learners: [] };
   else return undefined;
+  // MetaCRC, when present: CRC-32 of the fields as a JSON array (zlib's CRC, independent of the product's).
+  const metaCrc = json.MetaCRC;
+  if (metaCrc !== undefined && metaCrc !== zlib.crc32(JSON.stringify([id, index, term, conf.voters, conf.learners, size, crc]))) return undefined;
   return { id, index, term, conf, size, crc };
 }
 
@@ -263,10 +266,11 @@ function metaOracle(input: Buffer): string {
   return got ? 'ok' : 'CORRUPT';
 }
 
-/** meta.json text of the Go original: no Membership, the voters in Peers (or null). */
+/** meta.json text of the Go original: no Membership nor MetaCRC, the voters in Peers (or null). */
 function goMetaText(rng: Rng, meta: SnapshotFileMeta): string {
   const obj = JSON.parse(encodeSnapshotMeta(meta)) as Record<string, unknown>;
   delete obj.Membership;
+  delete obj.MetaCRC;
   if (rng.int(4) === 0) obj.Peers = null;
   return JSON.stringify(obj);
 }

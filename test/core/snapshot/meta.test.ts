@@ -95,12 +95,12 @@ t.test("the Go original's meta.json is read, voters from Peers", async (t) => {
   t.equal(decodeSnapshotMeta(extra, 'm').index, 1011, 'unknown fields are ignored');
 });
 
-t.test('ours writes the Go fields plus Membership, and reads back', async (t) => {
+t.test('ours writes the Go fields plus Membership and MetaCRC, and reads back', async (t) => {
   const text = encodeSnapshotMeta(META);
   t.ok(text.endsWith('}\n'), 'one line of JSON');
   t.equal(text.split('\n').length, 2);
   const json = JSON.parse(text) as Record<string, unknown>;
-  t.same(Object.keys(json), ['ID', 'Index', 'Term', 'Peers', 'Size', 'CRC', 'Membership']);
+  t.same(Object.keys(json), ['ID', 'Index', 'Term', 'Peers', 'Size', 'CRC', 'Membership', 'MetaCRC']);
   t.same(json, {
     ID: META.id,
     Index: 120,
@@ -109,8 +109,15 @@ t.test('ours writes the Go fields plus Membership, and reads back', async (t) =>
     Size: 4096,
     CRC: META.crc,
     Membership: { Voters: META.conf.voters, Learners: META.conf.learners },
+    MetaCRC: json.MetaCRC,
   });
+  t.ok(Number.isInteger(json.MetaCRC), 'MetaCRC: a CRC-32 of the other fields');
   t.same(decodeSnapshotMeta(text, 'm'), META, 'learners survive');
+  const damaged = text.replace(META.conf.voters[0]!, META.conf.voters[0]!.replace(/.$/, (c) => (c === '1' ? '2' : '1')));
+  t.not(damaged, text);
+  t.throws(() => decodeSnapshotMeta(damaged, 'meta.json'), { code: 'CORRUPT', message: /MetaCRC does not match the other fields: meta.json is damaged/ }, 'a damaged voter address is caught');
+  const { MetaCRC: _crc, ...unchecked } = json;
+  t.same(decodeSnapshotMeta(JSON.stringify(unchecked), 'm'), META, 'without MetaCRC (older or Go-written meta.json) it is not checked');
   const goMeta = decodeSnapshotMeta(GO_META, 'm');
   t.same(decodeSnapshotMeta(encodeSnapshotMeta(goMeta), 'm'), goMeta);
   const { Peers: _peers, ...noPeers } = json;
