@@ -14,7 +14,7 @@ import { Bitcask } from '../../../src/core/bitcask/index.js';
 import { readApplied } from '../../../src/core/cluster/applied-index.js';
 import { Cluster, RAFT_DIR, SNAPSHOTS_DIR, type ClusterOptions } from '../../../src/core/cluster/cluster.js';
 import { encodeCommand } from '../../../src/core/kv/index.js';
-import { LOG_FILE } from '../../../src/core/raft/log-store.js';
+import { DiskLogStore, LOG_FILE } from '../../../src/core/raft/log-store.js';
 import { streamLogger } from '../../../src/core/server/log.js';
 import { CorruptionError } from '../../../src/core/support/errors.js';
 import { silentLogger } from '../../../src/core/support/logger.js';
@@ -270,4 +270,25 @@ t.test('with durability low, or as the only voter, a log that lost committed ent
   t.match(s.logs.find((l) => l.startsWith('error')), new RegExp(`corrupt data in ${cut.file} at offset`));
   await run(s);
   t.strictSame(s.kv.contents(), want, 'the store keeps what it applied');
+});
+
+t.test('without an applied checkpoint, the saved commit index tells what the log lost', async (t) => {
+  const { a } = await twoVoterDirs(t);
+  fs.rmSync(path.join(a, RAFT_DIR, 'applied'));
+  // The commit index saved in the state file (written with a new term), past where the log now ends.
+  const log = DiskLogStore.open(path.join(a, RAFT_DIR));
+  const last = log.lastIndex();
+  const hs = log.initialState().hardState;
+  log.setHardState({ ...hs, term: hs.term + 1, commit: last });
+  log.sync();
+  const dropped = log.bytesAfter(last - 2);
+  log.close();
+  const file = path.join(a, RAFT_DIR, LOG_FILE);
+  fs.truncateSync(file, fs.statSync(file).size - dropped);
+  const err = await open(t, a, {}, new Net(), A).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof CorruptionError, 'a CorruptionError');
+  t.match((err as CorruptionError).message, new RegExp(`the raft log ends at index ${last - 2}, but index ${last} was committed here: entries ${last - 1} to ${last}, written durably, are gone`));
 });
