@@ -553,8 +553,17 @@ export class RaftNode {
 
   // ---- message handling ----
 
+  /**
+   * Grants a vote to a candidate whose log is at least as up to date, once per term. A node
+   * that knows no membership yet (it waits to join, its log and snapshot empty) grants
+   * none: its empty log would approve any candidate, and a directory wiped and started
+   * again under a former member's id would then let a removed node that never learned of
+   * the change win an election with that member's old seat, and overwrite committed
+   * entries.
+   */
   private handleVote(m: VoteMessage): void {
-    const canVote = this.vote === m.from || (this.vote === '' && this.leaderId === undefined) || (m.pre && m.term > this.currentTerm);
+    const knowsCluster = this.conf.voters.length > 0 || this.conf.learners.length > 0;
+    const canVote = knowsCluster && (this.vote === m.from || (this.vote === '' && this.leaderId === undefined) || (m.pre && m.term > this.currentTerm));
     const granted = canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm);
     const resp: VoteResponse = { type: 'vote-resp', from: this.id, to: m.from, term: granted ? m.term : this.currentTerm, pre: m.pre, granted };
     this.send(resp);
@@ -686,6 +695,9 @@ export class RaftNode {
       }
       return;
     }
+    // A legitimate leader holds every committed entry, so no follower can report more than
+    // this log holds; such a claim (a follower of a leader elected unsafely) is not counted.
+    if (m.index > this.log.lastIndex()) return;
     const wasPaused = pr.paused;
     if (!pr.maybeUpdate(m.index)) return;
     if (pr.state === 'probe') pr.becomeReplicate();

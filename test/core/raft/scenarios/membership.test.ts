@@ -275,3 +275,33 @@ t.test('a message meant for someone else (a reused address) is ignored', async (
   t.same(r.status(), before);
   t.equal(r.hasReady(), false);
 });
+
+t.test('§6 a node that knows no cluster yet grants no vote: a removed node cannot win with a wiped member that rejoins under the same id', async (t) => {
+  const c = new Cluster(['a', 'b', 'c']);
+  c.elect('a');
+  // c is cut off and removed; it never learns, and still counts {a, b, c} as its voters.
+  c.isolate('c');
+  t.equal(changeAndSettle(c, 'a', { op: 'remove', node: 'c' })?.kind, 'committed');
+  t.equal(changeAndSettle(c, 'a', { op: 'remove', node: 'b' })?.kind, 'committed');
+  // b's directory is wiped; it starts again, empty, under the same id, and can reach only c.
+  c.crash('b');
+  c.add('b');
+  const wiped = c.sent.length;
+  const grantedBy = (id: string, since: number): boolean => c.sent.slice(since).some((m) => m.type === 'vote-resp' && m.from === id && m.granted);
+  c.partition(['a'], ['b', 'c']);
+  c.run(100);
+  t.ok(c.sent.slice(wiped).some((m) => m.type === 'vote' && m.from === 'c' && m.to === 'b'), 'c asked b for votes');
+  t.notOk(grantedBy('b', wiped), 'the empty node granted no vote, not even a pre-vote');
+  t.not(c.raft('c').role, 'leader', 'the removed node did not become a leader');
+  t.equal(c.raft('a').role, 'leader', 'a still leads');
+  // Once added, b learns the membership from the leader and votes again.
+  c.heal();
+  t.equal(changeAndSettle(c, 'a', { op: 'add-learner', node: 'b' })?.kind, 'committed');
+  t.equal(changeAndSettle(c, 'a', { op: 'promote', node: 'b' })?.kind, 'committed');
+  c.crash('a');
+  c.restart('a');
+  const restarted = c.sent.length;
+  c.runUntil(() => c.leader() !== undefined && c.leader() !== 'c');
+  const winner = c.leader()!;
+  t.ok(grantedBy(winner === 'a' ? 'b' : 'a', restarted), `${winner} is elected with the vote of the other voter of {a, b}`);
+});

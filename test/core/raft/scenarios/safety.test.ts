@@ -186,3 +186,23 @@ t.test('§5.4 the leader counts itself towards a commit only once its own copy i
   c.stabilize();
   t.same(c.peer('c').applied, ['y']);
 });
+
+t.test('§5.4 a follower’s claim to hold more than the leader’s log is not counted towards a commit', async (t) => {
+  // Only a leader elected unsafely could hear it; counting it would commit what no majority holds.
+  const c = new Cluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.isolate('a');
+  const x = c.propose('a', 'x');
+  c.handleReadies();
+  c.drop();
+  const a = c.raft('a');
+  const last = a.status().lastIndex;
+  a.step({ type: 'append-resp', from: 'b', to: 'a', term: a.term, index: last + 10, reject: false, hintIndex: 0, hintTerm: 0 });
+  c.handleReadies();
+  t.equal(c.peer('a').proposals.get(x), undefined, 'x is not committed');
+  t.equal(a.status().commit, last - 1, 'the commit index did not move');
+  // The true acknowledgement does count.
+  a.step({ type: 'append-resp', from: 'b', to: 'a', term: a.term, index: last, reject: false, hintIndex: 0, hintTerm: 0 });
+  c.handleReadies();
+  t.equal(c.peer('a').proposals.get(x)?.kind, 'committed');
+});
