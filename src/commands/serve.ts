@@ -49,7 +49,7 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
     'max-file-size': Flags.integer({ summary: 'Data files are rotated at this size, in bytes.', default: DEFAULT_CONFIG.maxFileSize, min: 64 }),
     'cache-size': Flags.integer({ summary: 'Bytes of recently written or read values kept in memory (0 disables).', default: DEFAULT_CONFIG.cacheSize, min: 0 }),
     advertise: Flags.string({ summary: 'Address peers and clients are told to reach this node at (host:port; default: the bound address). It is the node\'s id in the cluster.' }),
-    join: Flags.string({ char: 'j', summary: 'On first start, join the cluster of this node (host:port) instead of starting a new one; ignored once the node has cluster state.' }),
+    join: Flags.string({ char: 'j', summary: 'On first start, join the cluster of this node (host:port) instead of starting a new one; ignored once the node has cluster state, unless it is still a learner (stopped before its promotion): then it asks again to be made a voter.' }),
     consistency: Flags.option({ options: ['low', 'medium', 'high'] as const, summary: 'Which reads a node answers itself (see below).', default: DEFAULT_CONFIG.consistency })(),
     redirect: Flags.option({ options: ['forward', 'try', 'moved'] as const, summary: 'What a follower does with writes and leader-only reads: forward them to the leader, or answer -TRY host:port or -MOVED 0 host:port.', default: DEFAULT_CONFIG.redirect })(),
     'heartbeat-interval': Flags.integer({ summary: 'Milliseconds between a leader\'s heartbeats.', default: DEFAULT_CONFIG.heartbeatMs, min: 1 }),

@@ -160,8 +160,14 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   logger.info(`listening on ${config.host}:${port}${nodeTls ? ' (TLS)' : ''} as ${cluster.id} (durability ${config.durability}, consistency ${config.consistency})`);
   for (const warning of startupWarnings(config)) logger.warn(warning);
   if (config.join !== undefined) {
-    if (cluster.hadState) logger.info(`--join ${config.join} ignored: this node already has cluster state`);
-    else void joinCluster({ target: config.join, self: cluster.id, credentials, logger, stopped });
+    // A node stopped between being added as a learner and its promotion asks again: the
+    // cluster promotes a learner it already has.
+    const learner = cluster.status().conf.learners.includes(cluster.id);
+    if (cluster.hadState && !learner) logger.info(`--join ${config.join} ignored: this node already has cluster state`);
+    else {
+      if (learner) logger.info(`this node is still a learner: asking to be made a voter`);
+      void joinCluster({ target: config.join, self: cluster.id, credentials, logger, stopped });
+    }
   }
   return { port, id: cluster.id, stop, stopped };
 }

@@ -226,6 +226,43 @@ t.test('--join is ignored once the node has cluster state', async (t) => {
   t.pass('it leads its own cluster still');
 });
 
+t.test('--join on a node stopped while still a learner asks again, and the node is made a voter', async (t) => {
+  const a = setup(t, { heartbeatMs: 20, electionMs: 200, durability: 'low' });
+  const leader = await startNode(a.config, a.logger, 'x');
+  t.teardown(() => leader.stop('teardown'));
+  const first = `127.0.0.1:${leader.port}`;
+  t.strictSame(await ask(leader.port, 'SET', 'k', 'v'), { simple: 'OK' });
+  // The promotion fails: the joiner is added as a learner, receives the log, and stops so.
+  const addPeer = Cluster.prototype.addPeer;
+  let refuse = true;
+  patch(t, Cluster.prototype, 'addPeer', async function (this: Cluster, addr: string, ms: number) {
+    if (!refuse) return addPeer.call(this, addr, ms);
+    // Added as a learner (with no time to catch up, so not promoted), then refused.
+    if (!this.status().conf.learners.includes(addr)) await addPeer.call(this, addr, 0).catch(() => undefined);
+    throw new BitraftError('TIMEOUT', 'injected');
+  });
+  const port = await freePort();
+  const b = setup(t, { port, heartbeatMs: 20, electionMs: 200, durability: 'low', join: first });
+  let joiner = await startNode(b.config, b.logger, 'x');
+  const self = `127.0.0.1:${port}`;
+  const peers = async () => Object.fromEntries((await ask(leader.port, 'RAFTPEERS')) as string[][]);
+  const lastIndex = async () => {
+    const flat = (await ask(port, 'RAFTSTATS')) as string[];
+    return Number(flat[flat.indexOf('last_log_index') + 1]);
+  };
+  await until('a learner with the log', async () => (await peers())[self] === 'learner' && (await lastIndex()) > 0);
+  await joiner.stop('test');
+  refuse = false;
+  const before = b.logs.length;
+  joiner = await startNode(b.config, b.logger, 'x');
+  t.teardown(() => joiner.stop('teardown'));
+  const restarted = () => b.logs.slice(before).join('');
+  t.match(restarted(), 'info  this node is still a learner: asking to be made a voter\n');
+  t.notMatch(restarted(), /ignored: this node already has cluster state/);
+  await until('a voter', async () => (await peers())[self] === 'voter');
+  await until('it says it joined', () => restarted().includes(`info  joined the cluster through ${first}\n`));
+});
+
 t.test('startupWarnings: a node bound beyond loopback without a password, in protected mode', async (t) => {
   const base = { ...DEFAULT_CONFIG, dir: 'data' };
   t.same(startupWarnings(base), [], 'loopback');
