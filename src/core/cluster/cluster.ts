@@ -5,7 +5,7 @@ import { decodeCommand, type KvMachine } from '../kv/index.js';
 import { DiskLogStore, LOG_FILE } from '../raft/log-store.js';
 import { RaftDriver, type Transport } from '../raft/driver.js';
 import { RaftNode, type RaftStatus } from '../raft/node.js';
-import type { ConfChange, Message, NodeId, SnapshotMeta, SoftState } from '../raft/types.js';
+import type { ConfChange, ConfState, Message, NodeId, SnapshotMeta, SoftState } from '../raft/types.js';
 import type { Reply } from '../resp/types.js';
 import { IncomingSnapshots, SnapshotStore, type StoredSnapshot } from '../snapshot/index.js';
 import type { Durability } from '../server/config.js';
@@ -400,12 +400,18 @@ export class Cluster {
     return this.stopping;
   }
 
-  /** Proposes `cc`; while another change is in progress, retries every 100 ms, 50 times at most. */
+  /**
+   * Proposes `cc`; while another change is in progress, retries every 100 ms, 50 times at
+   * most. When the change that was in progress did what `cc` asks (an earlier leader's
+   * copy of the same request, committed by this one), the retry's refusal is success.
+   */
   private async changeConf(cc: ConfChange, attempt = 0): Promise<void> {
     try {
       await this.driver.proposeConfChange(cc);
     } catch (err) {
-      if (!(err instanceof BitraftError) || err.code !== 'DROPPED' || !err.message.includes('conf-pending') || attempt >= 50) throw err;
+      const dropped = err instanceof BitraftError && err.code === 'DROPPED';
+      if (dropped && attempt > 0 && err.message.includes('invalid-conf') && confReached(this.status().conf, cc)) return;
+      if (!dropped || !err.message.includes('conf-pending') || attempt >= 50) throw err;
       await sleep(100);
       await this.changeConf(cc, attempt + 1);
     }
@@ -513,6 +519,14 @@ function checkLog(opts: ClusterOptions, log: DiskLogStore, applied: number): voi
     );
   }
   opts.logger.error(`raft: corrupt data in ${file} at offset ${end}: ${what}; going on with the entries that are left`);
+}
+
+/** Whether `conf` already has what `cc` asks for. */
+function confReached(conf: ConfState, cc: ConfChange): boolean {
+  const voter = conf.voters.includes(cc.node);
+  if (cc.op === 'add-learner') return voter || conf.learners.includes(cc.node);
+  if (cc.op === 'remove') return !voter && !conf.learners.includes(cc.node);
+  return voter;
 }
 
 /**

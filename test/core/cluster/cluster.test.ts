@@ -456,6 +456,28 @@ t.test('a membership change waits for the one in progress', async (t) => {
   t.strictSame(lines(a, 'removed'), [`info  raft: removed ${B}`]);
 });
 
+t.test('a change retried behind the one in progress, which did the same, succeeds', async (t) => {
+  // As a request whose outcome was unknown (a leader lost) and its retry: the second is
+  // refused with conf-pending, retried, and then finds the change made.
+  const net = new Net();
+  const a = await open(t, net, A);
+  const b = await open(t, net, B, { join: true });
+  a.cluster.start();
+  b.cluster.start();
+  await a.cluster.waitForLeader(5000);
+  net.cut.add(B);
+  for (const adding of [a.cluster.addPeer(B, 50), a.cluster.addPeer(B, 50)]) {
+    await t.rejects(adding, { code: 'TIMEOUT' }, 'added as a learner, which does not catch up');
+  }
+  t.strictSame(a.cluster.status().conf, { voters: [A], learners: [B] });
+  net.cut.delete(B);
+  await until('B caught up', () => (a.cluster.status().progress[B]?.match ?? 0) >= a.cluster.status().commit);
+  await Promise.all([a.cluster.addPeer(B, 5000), a.cluster.addPeer(B, 5000)]);
+  t.strictSame(a.cluster.status().conf, { voters: [A, B], learners: [] }, 'promoted');
+  await Promise.all([a.cluster.removePeer(B), a.cluster.removePeer(B)]);
+  t.strictSame(a.cluster.status().conf, { voters: [A], learners: [] }, 'removed');
+});
+
 /**
  * Streams snapshots in process: RAFTINSTALL goes straight to the target member's
  * receiver. The first `tamper` chunks have a byte flipped on the way.
