@@ -403,13 +403,19 @@ t.test('addPeer: a learner that does not catch up times out, and stays a learner
   t.equal(lines(a, `${Z} is a voter`).length, 0);
 });
 
-t.test('addPeer promotes a caught-up learner, unless it became a voter meanwhile', async (t) => {
+/** A leads a one-node cluster; B, started to join, waits to be added. */
+async function leaderAndJoiner(t: Test): Promise<{ net: Net; a: Member; b: Member }> {
   const net = new Net();
   const a = await open(t, net, A);
   const b = await open(t, net, B, { join: true });
   a.cluster.start();
   b.cluster.start();
   await a.cluster.waitForLeader(5000);
+  return { net, a, b };
+}
+
+t.test('addPeer promotes a caught-up learner, unless it became a voter meanwhile', async (t) => {
+  const { net, a } = await leaderAndJoiner(t);
 
   // B cannot be reached: it stays a learner.
   net.cut.add(B);
@@ -459,12 +465,7 @@ t.test('a membership change waits for the one in progress', async (t) => {
 t.test('a change retried behind the one in progress, which did the same, succeeds', async (t) => {
   // As a request whose outcome was unknown (a leader lost) and its retry: the second is
   // refused with conf-pending, retried, and then finds the change made.
-  const net = new Net();
-  const a = await open(t, net, A);
-  const b = await open(t, net, B, { join: true });
-  a.cluster.start();
-  b.cluster.start();
-  await a.cluster.waitForLeader(5000);
+  const { net, a } = await leaderAndJoiner(t);
   net.cut.add(B);
   for (const adding of [a.cluster.addPeer(B, 50), a.cluster.addPeer(B, 50)]) {
     await t.rejects(adding, { code: 'TIMEOUT' }, 'added as a learner, which does not catch up');
