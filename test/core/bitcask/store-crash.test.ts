@@ -199,6 +199,17 @@ t.test('torn tail inside a record larger than the scan buffer', async (t) => {
   }
 });
 
+/** A copy of store `src` in `dir` without the hint of file `newest`, whose byte `at` (of `original`) has bit `bit` flipped. */
+function flippedCopy(src: string, dir: string, newest: string, original: Buffer, at: number, bit: number): { dir: string; file: string; damaged: Buffer } {
+  copyStoreDir(src, dir);
+  fs.rmSync(path.join(dir, newest.replace(/\.data$/, '.hint')));
+  const file = path.join(dir, newest);
+  const damaged = Buffer.from(original);
+  damaged[at]! ^= 1 << bit;
+  fs.writeFileSync(file, damaged);
+  return { dir, file, damaged };
+}
+
 t.test('a corrupt record followed by valid ones in the newest file refuses to open and changes nothing', async (t) => {
   const root = fastTmpDir(t, 'bitcask-corrupt-mid-');
   const src = path.join(root, 'src');
@@ -206,13 +217,7 @@ t.test('a corrupt record followed by valid ones in the newest file refuses to op
   const target = placed[3]!; // 'new-b' with an empty value, followed by five more records
   const original = fs.readFileSync(path.join(src, newest));
   for (let j = 0; j < target.end - target.offset; j++) {
-    const dir = path.join(root, `flip-${j}`);
-    copyStoreDir(src, dir);
-    fs.rmSync(path.join(dir, newest.replace(/\.data$/, '.hint')));
-    const file = path.join(dir, newest);
-    const damaged = Buffer.from(original);
-    damaged[target.offset + j]! ^= 1 << j % 8;
-    fs.writeFileSync(file, damaged);
+    const { dir, file } = flippedCopy(src, path.join(root, `flip-${j}`), newest, original, target.offset + j, j % 8);
     const before = dirDigest(dir);
     for (const readOnly of [false, true]) {
       const err = await Bitcask.open(dir, { ...OPTS, readOnly }).then(
@@ -239,14 +244,7 @@ t.test('a corrupt last record of the newest file is cut and kept aside', async (
   const original = fs.readFileSync(path.join(src, newest));
   const expected = expectedAtCut(baseline, placed, target.offset);
   for (let j = 0; j < target.end - target.offset; j += 7) {
-    const dir = path.join(root, `flip-${j}`);
-    copyStoreDir(src, dir);
-    fs.rmSync(path.join(dir, newest.replace(/\.data$/, '.hint')));
-    const file = path.join(dir, newest);
-    const damaged = Buffer.from(original);
-    damaged[target.offset + j]! ^= 1 << j % 8;
-    fs.writeFileSync(file, damaged);
-
+    const { dir, file, damaged } = flippedCopy(src, path.join(root, `flip-${j}`), newest, original, target.offset + j, j % 8);
     const log = memoryLogger();
     const store = await Bitcask.open(dir, { ...OPTS, logger: log });
     const diff = diffContents(readAll(store), expected);
