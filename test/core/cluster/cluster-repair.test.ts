@@ -8,83 +8,28 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { Bitcask } from '../../../src/core/bitcask/index.js';
 import { readApplied } from '../../../src/core/cluster/applied-index.js';
 import { Cluster, RAFT_DIR, SNAPSHOTS_DIR, type ClusterOptions } from '../../../src/core/cluster/cluster.js';
-import { encodeCommand } from '../../../src/core/kv/index.js';
 import { DiskLogStore, LOG_FILE } from '../../../src/core/raft/log-store.js';
-import { streamLogger } from '../../../src/core/server/log.js';
 import { CorruptionError } from '../../../src/core/support/errors.js';
 import { silentLogger } from '../../../src/core/support/logger.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
-import { fixtureOf, type KvFixture } from '../kv/kv-fixture.js';
+import { openMember, set, until, type Member, type Teardown } from './cluster-member.js';
 import { Net } from './in-process-net.js';
-
-type Teardown = { teardown(fn: () => void | Promise<void>): void };
 
 const A = '127.0.0.1:7201';
 const B = '127.0.0.1:7202';
 
-interface Member {
-  dir: string;
-  cluster: Cluster;
-  kv: KvFixture;
-  logs: string[];
-  close(): Promise<void>;
-}
-
 /** Opens a node in `dir` over a fresh store (Cluster.open); closed in teardown. Rejects with what the open threw. */
-async function open(t: Teardown, dir: string, over: Partial<ClusterOptions> = {}, net = new Net(), id = A): Promise<Member> {
-  const store = await Bitcask.open(dir, { sync: 'none', maxFileSize: 2048, logger: silentLogger });
-  const kv = fixtureOf(dir, store);
-  const logs: string[] = [];
-  const logger = streamLogger('debug', { write: (s: string) => logs.push(s.replace(/^\S+ /, '').trimEnd()) });
-  let cluster: Cluster;
-  try {
-    cluster = await Cluster.open({
-      dir,
-      id,
-      durability: 'high',
-      heartbeatMs: 10,
-      electionMs: 50,
-      store,
-      machine: kv.machine,
-      transport: net.transport(id),
-      logger,
-      join: false,
-      checkpointMs: 3_600_000,
-      snapshots: { entries: 0, logBytes: 0, retain: 2, tail: 1000 },
-      ...over,
-    });
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
-  net.members.set(id, cluster);
-  const keepAlive = setInterval(() => {}, 1000);
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closing ??= (async () => {
-      await cluster.stop().catch(() => {});
-      await store.close();
-      clearInterval(keepAlive);
-    })());
-  t.teardown(close);
-  return { dir, cluster, kv, logs, close };
-}
-
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
-
-function set(c: Cluster, key: string, value: string): Promise<unknown> {
-  return c.driver.propose(encodeCommand([Buffer.from('SET'), Buffer.from(key), Buffer.from(value)]));
+function open(t: Teardown, dir: string, over: Partial<ClusterOptions> = {}, net = new Net(), id = A): Promise<Member> {
+  return openMember(t, {
+    net,
+    id,
+    dir,
+    store: { maxFileSize: 2048, logger: silentLogger },
+    cluster: { durability: 'high', electionMs: 50, checkpointMs: 3_600_000, snapshots: { entries: 0, logBytes: 0, retain: 2, tail: 1000 }, ...over },
+  });
 }
 
 /** Starts `m` and waits until it leads and has applied its whole log. */

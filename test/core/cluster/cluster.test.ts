@@ -17,87 +17,23 @@ import { receiveInstall } from '../../../src/core/cluster/snapshot-receiver.js';
 import { encodeCommand } from '../../../src/core/kv/index.js';
 import { DiskLogStore } from '../../../src/core/raft/log-store.js';
 import type { Message } from '../../../src/core/raft/types.js';
-import type { Reply } from '../../../src/core/resp/types.js';
 import { streamLogger } from '../../../src/core/server/log.js';
 import { SnapshotStore } from '../../../src/core/snapshot/index.js';
 import { BitraftError } from '../../../src/core/support/errors.js';
 import { seededRng } from '../../../src/core/support/rng.js';
 import { ioError, patch } from '../../helpers/fault-injection.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
-import { fixtureOf, plain, type KvFixture } from '../kv/kv-fixture.js';
+import { plain } from '../kv/kv-fixture.js';
+import { openMember, set, until, type Member, type Teardown } from './cluster-member.js';
 import { Net } from './in-process-net.js';
-
-type Teardown = { teardown(fn: () => void | Promise<void>): void };
 
 const A = '127.0.0.1:7001';
 const B = '127.0.0.1:7002';
 const C = '127.0.0.1:7003';
 
-
-interface Member {
-  id: string;
-  dir: string;
-  cluster: Cluster;
-  kv: KvFixture;
-  /** Every line logged, without the timestamp. */
-  logs: string[];
-  /** Stops the cluster (errors ignored) and closes the store. Idempotent. */
-  close(): Promise<void>;
-}
-
-/** Opens a Cluster in `dir` (a fresh temp dir by default) over its own store; closed in teardown. */
-async function open(t: Teardown, net: Net, id: string, over: Partial<ClusterOptions> = {}, dir = tmpDir(t)): Promise<Member> {
-  const store = await Bitcask.open(dir, { sync: 'none' });
-  const kv = fixtureOf(dir, store);
-  const logs: string[] = [];
-  const logger = streamLogger('debug', { write: (s: string) => logs.push(s.replace(/^\S+ /, '').trimEnd()) });
-  let cluster: Cluster;
-  try {
-    cluster = await Cluster.open({
-      dir,
-      id,
-      durability: 'low',
-      heartbeatMs: 10,
-      electionMs: 100,
-      store,
-      machine: kv.machine,
-      transport: net.transport(id),
-      logger,
-      join: false,
-      checkpointMs: 20,
-      ...over,
-    });
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
-  net.members.set(id, cluster);
-  // The cluster's timers are unref'd (a server's socket keeps a node alive): keep the test alive.
-  const keepAlive = setInterval(() => {}, 1000);
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closing ??= (async () => {
-      await cluster.stop().catch(() => {});
-      if (net.members.get(id) === cluster) net.members.delete(id);
-      await store.close();
-      clearInterval(keepAlive);
-    })());
-  t.teardown(close);
-  return { id, dir, cluster, kv, logs, close };
-}
-
-/** Resolves once `cond` holds; fails after `ms`. */
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-/** A write through the log, as SET key value. */
-function set(c: Cluster, key: string, value: string): Promise<Reply> {
-  return c.driver.propose(encodeCommand([Buffer.from('SET'), Buffer.from(key), Buffer.from(value)]));
+/** Opens a member in `dir` (a fresh temp dir by default); closed in teardown. */
+function open(t: Teardown, net: Net, id: string, over: Partial<ClusterOptions> = {}, dir = tmpDir(t)): Promise<Member> {
+  return openMember(t, { net, id, dir, cluster: over });
 }
 
 /** `from.transferLeadership(to, ms)`: checks it reports `expected` and that `from` stepped down. */
