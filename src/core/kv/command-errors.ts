@@ -10,6 +10,11 @@ export const SYNTAX_ERROR: ErrorReply = errorReply('ERR syntax error');
 /** `ERR value is not an integer or out of range`. */
 export const NOT_AN_INTEGER: ErrorReply = errorReply('ERR value is not an integer or out of range');
 
+/** `ERR <what> of <size> bytes exceeds the limit of <limit> bytes`: a key or value over the configured size. */
+export function tooLarge(what: 'key' | 'value', size: number, limit: number): ErrorReply {
+  return errorReply(`ERR ${what} of ${size} bytes exceeds the limit of ${limit} bytes`);
+}
+
 /** `ERR wrong number of arguments for '<name>' command`; `name` is the canonical lower-case name. */
 export function wrongArity(name: string): ErrorReply {
   return errorReply(`ERR wrong number of arguments for '${name}' command`);

@@ -1,9 +1,10 @@
 import type { Bitcask } from '../bitcask/index.js';
 import { arrayReply, bulkReply, intReply, NULL_BULK, OK } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
-import { SYNTAX_ERROR, wrongArity } from './command-errors.js';
+import { SYNTAX_ERROR, tooLarge, wrongArity } from './command-errors.js';
 import { globMatch } from './glob.js';
 import { parseKeysQuery, runKeysQuery } from './keys-query.js';
+import { STRING_COMMANDS } from './string-commands.js';
 
 /**
  * One key/value command. `arity` follows Redis: n > 0 means exactly n args (the name
@@ -31,16 +32,17 @@ export interface KvLimits {
   maxValueSize: number;
 }
 
-function tooLarge(what: string, size: number, limit: number): Reply {
-  return { type: 'error', text: `ERR ${what} of ${size} bytes exceeds the limit of ${limit} bytes` };
-}
-
 function checkPairs(args: readonly Buffer[], limits: KvLimits): Reply | undefined {
   for (let i = 1; i < args.length; i += 2) {
     if (args[i]!.length > limits.maxKeySize) return tooLarge('key', args[i]!.length, limits.maxKeySize);
     if (args[i + 1]!.length > limits.maxValueSize) return tooLarge('value', args[i + 1]!.length, limits.maxValueSize);
   }
   return undefined;
+}
+
+/** DEL and UNLINK: deletes the keys given, and answers how many existed. */
+function deleteKeys(store: Bitcask, args: readonly Buffer[]): Reply {
+  return intReply(args.slice(1).filter((k) => store.delete(k)).length);
 }
 
 function deleteMatching(store: Bitcask, pattern: string): number {
@@ -114,14 +116,9 @@ const table: KvCommand[] = [
       return OK;
     },
   },
-  {
-    name: 'del',
-    keys: [1, -1, 1],
-    arity: -2,
-    write: true,
-    // No size check: a key stored under a larger limit must stay deletable.
-    exec: (store, args) => intReply(args.slice(1).filter((k) => store.delete(k)).length),
-  },
+  // No size check: a key stored under a larger limit must stay deletable.
+  { name: 'del', keys: [1, -1, 1], arity: -2, write: true, exec: deleteKeys },
+  { name: 'unlink', keys: [1, -1, 1], arity: -2, write: true, exec: deleteKeys },
   {
     name: 'pdel',
     arity: 2,
@@ -138,6 +135,7 @@ const table: KvCommand[] = [
       return OK;
     },
   },
+  ...STRING_COMMANDS,
 ];
 
 /** Every key/value command by lower-case name. */

@@ -12,6 +12,15 @@ const INT64_MAX = 2n ** 63n - 1n;
  * length checks they feed.
  */
 export function parseInteger(bytes: Buffer): number | undefined {
+  const v = parseExactInteger(bytes);
+  return v === undefined ? undefined : Number(v);
+}
+
+/**
+ * `parseInteger` without the rounding: a safe integer comes back as a number, a larger
+ * one (up to the signed 64-bit limits) as a bigint.
+ */
+export function parseExactInteger(bytes: Buffer): number | bigint | undefined {
   const n = bytes.length;
   const neg = bytes[0] === MINUS ? 1 : 0;
   if (n === neg || n > 20) return undefined;
@@ -23,5 +32,6 @@ export function parseInteger(bytes: Buffer): number | undefined {
   const text = bytes.toString('latin1');
   if (n < 16) return Number(text);
   const big = BigInt(text);
-  return big < INT64_MIN || big > INT64_MAX ? undefined : Number(big);
+  if (big < INT64_MIN || big > INT64_MAX) return undefined;
+  return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
 }

@@ -28,7 +28,7 @@ export function errorReply(text: string): ErrorReply {
 }
 
 /** An integer reply; `value` must be a safe integer when written. */
-export function intReply(value: number): IntegerReply {
+export function intReply(value: number | bigint): IntegerReply {
   return { type: 'integer', value };
 }
 

@@ -1,4 +1,4 @@
-import { parseInteger } from './integer.js';
+import { parseExactInteger, parseInteger } from './integer.js';
 import { StreamParser } from './stream-parser.js';
 import type { Reply } from './types.js';
 import { ASCII } from './ascii.js';
@@ -82,7 +82,7 @@ export class ReplyParser extends StreamParser<Reply> {
         break;
       case 0x3a: {
         // ':'
-        const value = parseInteger(body);
+        const value = parseExactInteger(body);
         if (value === undefined) this.fail('invalid integer reply');
         this.complete({ type: 'integer', value }, out);
         break;

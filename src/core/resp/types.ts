@@ -28,7 +28,8 @@ export interface ErrorReply {
 /** `:<value>\r\n`. `value` is an integer; parsed values beyond 2^53 lose precision. */
 export interface IntegerReply {
   readonly type: 'integer';
-  readonly value: number;
+  /** A safe integer as a number; one beyond 2^53 (up to the signed 64-bit limits) may be a bigint. */
+  readonly value: number | bigint;
 }
 
 /** `$<len>\r\n<bytes>\r\n`: a binary-safe string. */

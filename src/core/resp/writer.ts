@@ -6,6 +6,8 @@ const CRLF_RE = /[\r\n]/g;
 const INT64_LIMIT = 2 ** 63;
 /** INT64_MAX (2^63 − 1), which rounds to 2^63 as a double: how `int(2 ** 63)` is written. */
 const INT64_MAX_TEXT = '9223372036854775807';
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
 /**
  * Append-style RESP2 reply encoder into one growable Buffer, so a whole pipelined batch
@@ -55,7 +57,11 @@ export class ReplyWriter {
    * `:9223372036854775807` gives), and is written as 9223372036854775807, so every
    * integer a ReplyParser returns is written back as a valid RESP integer.
    */
-  int(n: number): this {
+  int(n: number | bigint): this {
+    if (typeof n === 'bigint') {
+      if (n < INT64_MIN || n > INT64_MAX) throw new TypeError(`integer reply needs a 64-bit integer, got ${n}`);
+      return this.line(':', n.toString());
+    }
     if (!Number.isInteger(n) || Math.abs(n) > INT64_LIMIT) throw new TypeError(`integer reply needs a 64-bit integer, got ${n}`);
     return this.line(':', Number.isSafeInteger(n) ? String(n) : n === INT64_LIMIT ? INT64_MAX_TEXT : BigInt(n).toString());
   }

@@ -504,7 +504,7 @@ async function transferOracle(rng: Rng, store: SnapshotStore, incoming: Incoming
     record(encodeRequest(args));
     const reply = await receiveInstall(incoming, args);
     check(isReply(reply), () => `answered ${JSON.stringify(reply)}`);
-    if (reply.type === 'integer') held = reply.value;
+    if (reply.type === 'integer') held = Number(reply.value);
     for (const name of fs.readdirSync(store.dir).filter((n) => n.startsWith('.incoming-'))) {
       const partial = path.join(store.dir, name, 'state.bin');
       if (!fs.existsSync(partial)) continue;

@@ -20,7 +20,7 @@ const DEFAULT_MAX_BULK = 512 * 1024 * 1024;
 const DEFAULT_MAX_LINE = 64 * 1024;
 
 /** The text of an integer reply as the writer formats it. */
-const intText = (n: number): string => (Number.isSafeInteger(n) ? String(n) : n === 2 ** 63 ? '9223372036854775807' : BigInt(n).toString());
+const intText = (n: number | bigint): string => (typeof n === 'bigint' ? n.toString() : Number.isSafeInteger(n) ? String(n) : n === 2 ** 63 ? '9223372036854775807' : BigInt(n).toString());
 
 /**
  * The RESP bytes of `replies` (hex), built without recursion so that replies nested

@@ -17,8 +17,19 @@ t.test('the command table: names, Redis arities, reads and writes', async (t) =>
     ['set', -3, true],
     ['mset', -3, true],
     ['del', -2, true],
+    ['unlink', -2, true],
     ['pdel', 2, true],
     ['flushdb', -1, true],
+    ['incr', 2, true],
+    ['decr', 2, true],
+    ['incrby', 3, true],
+    ['decrby', 3, true],
+    ['append', 3, true],
+    ['strlen', 2, false],
+    ['getset', 3, true],
+    ['getdel', 2, true],
+    ['setnx', 3, true],
+    ['type', 2, false],
   ]);
   for (const [name, c] of KV_COMMANDS) t.equal(c.name, name);
 });

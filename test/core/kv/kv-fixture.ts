@@ -9,7 +9,7 @@ import { tmpDir } from '../../helpers/tmp-dir.js';
  */
 
 /** A reply as plain data, for `t.strictSame`: bulk → latin1 string, null bulk → null. */
-export type Plain = string | number | null | { simple: string } | { error: string } | { nullArray: true } | Plain[];
+export type Plain = string | number | bigint | null | { simple: string } | { error: string } | { nullArray: true } | Plain[];
 
 export function plain(r: Reply): Plain {
   switch (r.type) {

@@ -5,7 +5,12 @@ import { replies } from './fixtures/harness.js';
 t.test('each reply type', async (t) => {
   t.same(replies(t, '+OK\r\n+\r\n'), { items: [OK, simpleReply('')], pending: 0 });
   t.same(replies(t, "-ERR unknown command 'foo'\r\n"), { items: [errorReply("ERR unknown command 'foo'")], pending: 0 });
-  t.same(replies(t, ':0\r\n:-12\r\n:9223372036854775807\r\n'), { items: [intReply(0), intReply(-12), intReply(9223372036854775807)], pending: 0 });
+  t.same(replies(t, ':0\r\n:-12\r\n:9223372036854775807\r\n'), { items: [intReply(0), intReply(-12), intReply(9223372036854775807n)], pending: 0 });
+  t.same(
+    replies(t, ':9007199254740991\r\n:9007199254740992\r\n:-9223372036854775808\r\n'),
+    { items: [intReply(Number.MAX_SAFE_INTEGER), intReply(9007199254740992n), intReply(-9223372036854775808n)], pending: 0 },
+    'exact: a number while safe, a bigint beyond',
+  );
   t.same(replies(t, '$5\r\nhello\r\n$0\r\n\r\n$-1\r\n'), { items: [bulkReply('hello'), bulkReply(''), NULL_BULK], pending: 0 });
   t.same(replies(t, '*-1\r\n*0\r\n'), { items: [NULL_ARRAY, arrayReply([])], pending: 0 });
   t.same(replies(t, '+h\xc3\xa9\r\n'), { items: [simpleReply('h\xc3\xa9')], pending: 0 }, 'simple strings are binary strings, one char per byte');

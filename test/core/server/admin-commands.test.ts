@@ -394,13 +394,13 @@ t.test('COMMAND', async (t) => {
   const f = await makeServer(t);
   const s = f.session();
   const names = [...KV_COMMANDS.keys(), ...ADMIN_COMMANDS.keys()];
-  t.equal(names.length, 34);
-  t.strictSame(f.run(s, 'command', 'count'), 34);
+  t.equal(names.length, 45);
+  t.strictSame(f.run(s, 'command', 'count'), 45);
   t.strictSame(f.run(s, 'COMMAND', 'LIST'), names);
   t.strictSame(f.run(s, 'command', 'docs'), []);
   t.strictSame(f.run(s, 'command', 'docs', 'get'), []);
   const all = f.run(s, 'command') as Plain[];
-  t.equal(all.length, 34);
+  t.equal(all.length, 45);
   const ro = [{ simple: 'readonly' }];
   const w = [{ simple: 'write' }];
   const byName = new Map(all.map((c) => [(c as Plain[])[0] as string, c]));
@@ -408,6 +408,9 @@ t.test('COMMAND', async (t) => {
   t.strictSame(byName.get('mget'), ['mget', -2, ro, 1, -1, 1]);
   t.strictSame(byName.get('exists'), ['exists', -2, ro, 1, -1, 1]);
   t.strictSame(byName.get('del'), ['del', -2, w, 1, -1, 1]);
+  t.strictSame(byName.get('unlink'), ['unlink', -2, w, 1, -1, 1]);
+  t.strictSame(byName.get('incrby'), ['incrby', 3, w, 1, 1, 1]);
+  t.strictSame(byName.get('strlen'), ['strlen', 2, ro, 1, 1, 1]);
   t.strictSame(byName.get('keys'), ['keys', -2, ro, 0, 0, 0]);
   t.strictSame(byName.get('dbsize'), ['dbsize', 1, ro, 0, 0, 0]);
   t.strictSame(byName.get('ping'), ['ping', -1, ro, 0, 0, 0]);

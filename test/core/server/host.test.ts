@@ -179,6 +179,7 @@ t.test('three nodes: --join, forwarding, and a leader handing over when it stops
   // A membership command sent to a follower is forwarded to the leader.
   t.strictSame(await ask(ports[1]!, 'RAFTADDPEER', ids[2]!), { simple: 'OK' });
   t.strictSame(await ask(ports[2]!, 'SET', 'k', 'v'), { simple: 'OK' }, 'a write through a follower');
+  t.strictSame(await ask(ports[2]!, 'INCRBY', 'n', '9007199254740993'), 9007199254740993n, 'a 64-bit reply forwarded exactly');
 
   // The leader hands leadership to another voter before it stops.
   await nodes[0]!.stop('test');
@@ -237,13 +238,14 @@ t.test('--join on a node stopped while still a learner asks again, and the node 
   let refuse = true;
   patch(t, Cluster.prototype, 'addPeer', async function (this: Cluster, addr: string, ms: number) {
     if (!refuse) return addPeer.call(this, addr, ms);
-    // Added as a learner (with no time to catch up, so not promoted), then refused.
-    if (!this.status().conf.learners.includes(addr)) await addPeer.call(this, addr, 0).catch(() => undefined);
+    // Added as a learner (with a catch-up deadline already past, so never promoted), then refused.
+    if (!this.status().conf.learners.includes(addr)) await addPeer.call(this, addr, -1).catch(() => undefined);
     throw new BitraftError('TIMEOUT', 'injected');
   });
   const port = await freePort();
   const b = setup(t, { port, heartbeatMs: 20, electionMs: 200, durability: 'low', join: first });
   let joiner = await startNode(b.config, b.logger, 'x');
+  t.teardown(() => joiner.stop('teardown'));
   const self = `127.0.0.1:${port}`;
   const peers = async () => Object.fromEntries((await ask(leader.port, 'RAFTPEERS')) as string[][]);
   const lastIndex = async () => {
@@ -255,7 +257,6 @@ t.test('--join on a node stopped while still a learner asks again, and the node 
   refuse = false;
   const before = b.logs.length;
   joiner = await startNode(b.config, b.logger, 'x');
-  t.teardown(() => joiner.stop('teardown'));
   const restarted = () => b.logs.slice(before).join('');
   t.match(restarted(), 'info  this node is still a learner: asking to be made a voter\n');
   t.notMatch(restarted(), /ignored: this node already has cluster state/);

@@ -1,0 +1,156 @@
+import type { Bitcask } from '../bitcask/index.js';
+import { bulkReply, errorReply, intReply, NULL_BULK, simpleReply } from '../resp/replies.js';
+import { parseExactInteger } from '../resp/integer.js';
+import type { Reply } from '../resp/types.js';
+import { NOT_AN_INTEGER, tooLarge } from './command-errors.js';
+import type { KvCommand, KvLimits } from './commands.js';
+
+/**
+ * The string commands beyond GET/SET/DEL — counters (INCR, INCRBY, DECR, DECRBY),
+ * APPEND, STRLEN, GETSET, GETDEL, SETNX and TYPE — with Redis's replies and
+ * error texts. Every write is deterministic: what it does depends only on the stored
+ * value and its arguments, so each replica applying the entry computes the same reply.
+ */
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const OVERFLOW = errorReply('ERR increment or decrement would overflow');
+const DECREMENT_OVERFLOW = errorReply('ERR decrement would overflow');
+const TOO_LONG = errorReply('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
+
+/** The size limits of a key and, when given, of a value argument. */
+function checkSizes(limits: KvLimits, key: Buffer, value?: Buffer): Reply | undefined {
+  if (key.length > limits.maxKeySize) return tooLarge('key', key.length, limits.maxKeySize);
+  if (value && value.length > limits.maxValueSize) return tooLarge('value', value.length, limits.maxValueSize);
+  return undefined;
+}
+
+/** An integer argument as Redis reads it (string2ll), exactly, as a bigint. */
+function int64(arg: Buffer): bigint | undefined {
+  const v = parseExactInteger(arg);
+  return v === undefined ? undefined : BigInt(v);
+}
+
+/** The reply for a 64-bit integer: a number when it is safe, a bigint beyond. */
+function intOf(v: bigint): Reply {
+  return intReply(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+}
+
+/** Adds `by` to the integer stored at `key` (0 when absent) and stores the sum as its decimal text. */
+function incrementBy(store: Bitcask, key: Buffer, by: bigint): Reply {
+  const stored = store.get(key);
+  const old = stored === undefined ? 0n : int64(stored);
+  if (old === undefined) return NOT_AN_INTEGER;
+  const sum = old + by;
+  if (sum < INT64_MIN || sum > INT64_MAX) return OVERFLOW;
+  store.put(key, Buffer.from(sum.toString(), 'latin1'));
+  return intOf(sum);
+}
+
+/** INCRBY/DECRBY: the increment must be an integer, checked before the command enters the log. */
+function checkIncrement(args: readonly Buffer[], limits: KvLimits): Reply | undefined {
+  return int64(args[2]!) === undefined ? NOT_AN_INTEGER : checkSizes(limits, args[1]!);
+}
+
+/** The string commands, for the command table. */
+export const STRING_COMMANDS: readonly KvCommand[] = [
+  {
+    name: 'incr',
+    keys: [1, 1, 1],
+    arity: 2,
+    write: true,
+    check: (args, limits) => checkSizes(limits, args[1]!),
+    exec: (store, args) => incrementBy(store, args[1]!, 1n),
+  },
+  {
+    name: 'decr',
+    keys: [1, 1, 1],
+    arity: 2,
+    write: true,
+    check: (args, limits) => checkSizes(limits, args[1]!),
+    exec: (store, args) => incrementBy(store, args[1]!, -1n),
+  },
+  {
+    name: 'incrby',
+    keys: [1, 1, 1],
+    arity: 3,
+    write: true,
+    check: checkIncrement,
+    exec: (store, args) => incrementBy(store, args[1]!, int64(args[2]!)!),
+  },
+  {
+    name: 'decrby',
+    keys: [1, 1, 1],
+    arity: 3,
+    write: true,
+    check: checkIncrement,
+    exec: (store, args) => {
+      const by = int64(args[2]!)!;
+      return by === INT64_MIN ? DECREMENT_OVERFLOW : incrementBy(store, args[1]!, -by);
+    },
+  },
+  {
+    name: 'append',
+    keys: [1, 1, 1],
+    arity: 3,
+    write: true,
+    check: (args, limits) => checkSizes(limits, args[1]!, args[2]!),
+    exec: (store, args) => {
+      const old = store.get(args[1]!);
+      if (old !== undefined && old.length + args[2]!.length > store.options.maxValueSize) return TOO_LONG;
+      const value = old === undefined ? args[2]! : Buffer.concat([old, args[2]!]);
+      store.put(args[1]!, value);
+      return intReply(value.length);
+    },
+  },
+  {
+    name: 'strlen',
+    keys: [1, 1, 1],
+    arity: 2,
+    write: false,
+    exec: (store, args) => intReply(store.get(args[1]!)?.length ?? 0),
+  },
+  {
+    name: 'getset',
+    keys: [1, 1, 1],
+    arity: 3,
+    write: true,
+    check: (args, limits) => checkSizes(limits, args[1]!, args[2]!),
+    exec: (store, args) => {
+      const old = store.get(args[1]!);
+      store.put(args[1]!, args[2]!);
+      return old === undefined ? NULL_BULK : bulkReply(old);
+    },
+  },
+  {
+    name: 'getdel',
+    keys: [1, 1, 1],
+    arity: 2,
+    write: true,
+    exec: (store, args) => {
+      const old = store.get(args[1]!);
+      if (old === undefined) return NULL_BULK;
+      store.delete(args[1]!);
+      return bulkReply(old);
+    },
+  },
+  {
+    name: 'setnx',
+    keys: [1, 1, 1],
+    arity: 3,
+    write: true,
+    check: (args, limits) => checkSizes(limits, args[1]!, args[2]!),
+    exec: (store, args) => {
+      if (store.has(args[1]!)) return intReply(0);
+      store.put(args[1]!, args[2]!);
+      return intReply(1);
+    },
+  },
+  {
+    name: 'type',
+    keys: [1, 1, 1],
+    arity: 2,
+    write: false,
+    exec: (store, args) => simpleReply(store.has(args[1]!) ? 'string' : 'none'),
+  },
+];
