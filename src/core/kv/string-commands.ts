@@ -1,9 +1,9 @@
 import type { Bitcask } from '../bitcask/index.js';
 import { bulkReply, errorReply, intReply, NULL_BULK, simpleReply } from '../resp/replies.js';
-import { parseExactInteger } from '../resp/integer.js';
 import type { Reply } from '../resp/types.js';
 import { NOT_AN_INTEGER, tooLarge } from './command-errors.js';
-import type { KvCommand, KvLimits } from './commands.js';
+import { parseInt64 } from './parse-int.js';
+import type { KvCommand, KvLimits } from './command-types.js';
 
 /**
  * The string commands beyond GET/SET/DEL — counters (INCR, INCRBY, DECR, DECRBY),
@@ -25,12 +25,6 @@ function checkSizes(limits: KvLimits, key: Buffer, value?: Buffer): Reply | unde
   return undefined;
 }
 
-/** An integer argument as Redis reads it (string2ll), exactly, as a bigint. */
-function int64(arg: Buffer): bigint | undefined {
-  const v = parseExactInteger(arg);
-  return v === undefined ? undefined : BigInt(v);
-}
-
 /** The reply for a 64-bit integer: a number when it is safe, a bigint beyond. */
 function intOf(v: bigint): Reply {
   return intReply(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
@@ -39,7 +33,7 @@ function intOf(v: bigint): Reply {
 /** Adds `by` to the integer stored at `key` (0 when absent) and stores the sum as its decimal text. */
 function incrementBy(store: Bitcask, key: Buffer, by: bigint): Reply {
   const stored = store.get(key);
-  const old = stored === undefined ? 0n : int64(stored);
+  const old = stored === undefined ? 0n : parseInt64(stored);
   if (old === undefined) return NOT_AN_INTEGER;
   const sum = old + by;
   if (sum < INT64_MIN || sum > INT64_MAX) return OVERFLOW;
@@ -49,7 +43,7 @@ function incrementBy(store: Bitcask, key: Buffer, by: bigint): Reply {
 
 /** INCRBY/DECRBY: the increment must be an integer, checked before the command enters the log. */
 function checkIncrement(args: readonly Buffer[], limits: KvLimits): Reply | undefined {
-  return int64(args[2]!) === undefined ? NOT_AN_INTEGER : checkSizes(limits, args[1]!);
+  return parseInt64(args[2]!) === undefined ? NOT_AN_INTEGER : checkSizes(limits, args[1]!);
 }
 
 /** The string commands, for the command table. */
@@ -76,7 +70,7 @@ export const STRING_COMMANDS: readonly KvCommand[] = [
     arity: 3,
     write: true,
     check: checkIncrement,
-    exec: (store, args) => incrementBy(store, args[1]!, int64(args[2]!)!),
+    exec: (store, args) => incrementBy(store, args[1]!, parseInt64(args[2]!)!),
   },
   {
     name: 'decrby',
@@ -85,7 +79,7 @@ export const STRING_COMMANDS: readonly KvCommand[] = [
     write: true,
     check: checkIncrement,
     exec: (store, args) => {
-      const by = int64(args[2]!)!;
+      const by = parseInt64(args[2]!)!;
       return by === INT64_MIN ? DECREMENT_OVERFLOW : incrementBy(store, args[1]!, -by);
     },
   },

@@ -1,0 +1,28 @@
+import type { Bitcask } from '../bitcask/index.js';
+import type { Reply } from '../resp/types.js';
+
+/**
+ * One key/value command. `arity` follows Redis: n > 0 means exactly n args (the name
+ * included), n < 0 at least -n. Reads run against local state; writes become one log
+ * entry each and are applied, in log order, on every replica by `exec`.
+ */
+export interface KvCommand {
+  name: string;
+  arity: number;
+  write: boolean;
+  /**
+   * For writes: everything that could make `exec` refuse, checked before the command
+   * enters the log, so a refused write is never committed. Returns an error reply or undefined.
+   */
+  check?: (args: readonly Buffer[], limits: KvLimits) => Reply | undefined;
+  /** Where its keys are, as COMMAND reports it: first, last (-1: the end) and step; none when omitted. */
+  keys?: readonly [number, number, number];
+  /** Runs the command. Deterministic: the same state and args give the same reply and state. */
+  exec: (store: Bitcask, args: readonly Buffer[]) => Reply;
+}
+
+/** Sizes a write may not exceed. */
+export interface KvLimits {
+  maxKeySize: number;
+  maxValueSize: number;
+}
