@@ -5,6 +5,7 @@ import { SYNTAX_ERROR, tooLarge, wrongArity } from './command-errors.js';
 import { globMatch } from './glob.js';
 import { parseKeysQuery, runKeysQuery } from './keys-query.js';
 import type { KvCommand, KvLimits } from './command-types.js';
+import { parseSetOptions, type SetOptions } from './set-options.js';
 import { STRING_COMMANDS } from './string-commands.js';
 
 export type { KvCommand, KvLimits } from './command-types.js';
@@ -76,10 +77,18 @@ const table: KvCommand[] = [
     keys: [1, 1, 1],
     arity: -3,
     write: true,
-    check: (args, limits) => (args.length !== 3 ? SYNTAX_ERROR : checkPairs(args, limits)),
+    check: (args, limits) => {
+      const opts = parseSetOptions(args);
+      return 'type' in opts ? opts : checkPairs(args.slice(0, 3), limits);
+    },
     exec: (store, args) => {
-      store.put(args[1]!, args[2]!);
-      return OK;
+      const opts = parseSetOptions(args) as SetOptions;
+      const old = opts.get ? store.get(args[1]!) : undefined;
+      const exists = opts.get ? old !== undefined : opts.condition !== undefined && store.has(args[1]!);
+      const allowed = opts.condition === undefined || (opts.condition === 'nx') !== exists;
+      if (allowed) store.put(args[1]!, args[2]!);
+      if (opts.get) return old === undefined ? NULL_BULK : bulkReply(old);
+      return allowed ? OK : NULL_BULK;
     },
   },
   {
