@@ -6,3 +6,4 @@ export { connectionFlags, credentialsFromFlags, type ConnectionFlagValues } from
 export { membershipArgs, membershipFlags, runMembershipChange, type MembershipResult } from './membership.js';
 export { renderLogSummary } from './log-summary.js';
 export { secretOf } from './secret.js';
+export { renderClusterStatus } from './cluster-status-table.js';
