@@ -103,11 +103,19 @@ function feed(chunks: Buffer[], options: ReplyParserOptions | undefined): Outcom
 
 // ---- the reference decoder ----
 
-function referenceInteger(bytes: Buffer): number | undefined {
+/** A RESP integer, exactly: a number while safe, a bigint beyond (up to the signed 64-bit limits). */
+function referenceExact(bytes: Buffer): number | bigint | undefined {
   const s = bytes.toString('latin1');
   if (!/^-?(0|[1-9][0-9]*)$/.test(s) || s === '-0' || s.length > 20) return undefined;
   const v = BigInt(s);
-  return v < -(2n ** 63n) || v > 2n ** 63n - 1n ? undefined : Number(v);
+  if (v < -(2n ** 63n) || v > 2n ** 63n - 1n) return undefined;
+  return Number.isSafeInteger(Number(v)) && BigInt(Number(v)) === v ? Number(v) : v;
+}
+
+/** A RESP length (rounded beyond 2^53, which no length check minds). */
+function referenceInteger(bytes: Buffer): number | undefined {
+  const v = referenceExact(bytes);
+  return v === undefined ? undefined : Number(v);
 }
 
 /** A whole-buffer decoder of RESP2 replies, written from the grammar. */
@@ -149,10 +157,12 @@ function reference(input: Buffer, options: ReplyParserOptions = {}): Outcome {
       case 0x2d:
         complete({ type: 'error', text: body.toString('latin1') });
         break;
-      case 0x3a:
-        if (n === undefined) return done({ error: 'invalid integer reply' });
-        complete({ type: 'integer', value: n });
+      case 0x3a: {
+        const exact = referenceExact(body);
+        if (exact === undefined) return done({ error: 'invalid integer reply' });
+        complete({ type: 'integer', value: exact });
         break;
+      }
       case 0x24: {
         if (n === -1) {
           complete({ type: 'null-bulk' });
