@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseSnapshotId } from '../snapshot/index.js';
-import { decodeCommand } from '../kv/index.js';
+import { decodeCommand, TRANSACTION_COMMAND } from '../kv/index.js';
 import { decodeConfChange } from '../raft/conf-change.js';
 import { LOG_FILE, readStateFile, scanLog, STATE_FILE, type LogRecord } from '../raft/log-store.js';
 import type { ConfState, EntryType, HardState, SnapshotMeta } from '../raft/types.js';
@@ -166,9 +166,16 @@ export function describe(rec: Pick<LogRecord, 'type' | 'data'>): string {
     const cc = decodeConfChange(rec.data);
     return cc ? `${cc.op} ${cc.node}` : `malformed membership change (${rec.data.length} bytes)`;
   }
-  const args = decodeCommand(rec.data);
-  if (!args) return `malformed command (${rec.data.length} bytes)`;
-  return [args[0]!.toString('latin1').toUpperCase(), ...args.slice(1).map(quote)].join(' ');
+  return describeCommand(rec.data);
+}
+
+/** A command entry's data as `NAME "arg" …`; a transaction as `MULTI; cmd; …; EXEC`. */
+function describeCommand(data: Uint8Array): string {
+  const args = decodeCommand(data);
+  if (!args) return `malformed command (${data.length} bytes)`;
+  const name = args[0]!.toString('latin1');
+  if (name.toLowerCase() === TRANSACTION_COMMAND) return ['MULTI', ...args.slice(1).map(describeCommand), 'EXEC'].join('; ');
+  return [name.toUpperCase(), ...args.slice(1).map(quote)].join(' ');
 }
 
 /** An argument as redis-cli shows it: quoted, with escapes; long ones cut, with their size. */

@@ -1,5 +1,5 @@
 /** Public entry point of the key/value layer: the command table and the state machine. */
-export { KvMachine } from './machine.js';
+export { KvMachine, TRANSACTION_COMMAND } from './machine.js';
 export { KV_COMMANDS, arityOk, type KvCommand, type KvLimits } from './commands.js';
 export { unknownCommand, unknownSubcommand, wrongArity, SYNTAX_ERROR, NOT_AN_INTEGER } from './command-errors.js';
 export { globMatch, literalPrefix } from './glob.js';

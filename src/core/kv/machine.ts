@@ -1,6 +1,7 @@
 import type { Bitcask } from '../bitcask/index.js';
-import { binaryString, errorReply } from '../resp/replies.js';
+import { arrayReply, binaryString, errorReply } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
+import { decodeCommand } from './command-codec.js';
 import { unknownCommand, wrongArity } from './command-errors.js';
 import { arityOk, KV_COMMANDS, type KvCommand, type KvLimits } from './commands.js';
 import { messageOf } from '../support/error-message.js';
@@ -16,6 +17,14 @@ export function isStorageFailure(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
+
+/**
+ * The internal command of a MULTI/EXEC transaction, one log entry: the arguments after
+ * its name are the queued commands, each encoded as a log entry's data (`encodeCommand`).
+ */
+export const TRANSACTION_COMMAND = 'rafttxn';
+
+const MALFORMED_TRANSACTION = errorReply('ERR malformed transaction');
 
 /**
  * The key/value state machine over a Bitcask store. Writes are applied in log order
@@ -35,9 +44,29 @@ export class KvMachine {
     this.limits = { maxKeySize: store.options.maxKeySize, maxValueSize: store.options.maxValueSize };
   }
 
-  /** The key/value command named `args[0]` (any case), or undefined. */
+  /**
+   * A transaction (`TRANSACTION_COMMAND`): its commands are applied one after the other,
+   * as one write, and answered as an array of their replies; a command that fails (a
+   * syntax error, a value that is not an integer) fails alone, as in Redis.
+   */
+  private readonly transaction: KvCommand = {
+    name: TRANSACTION_COMMAND,
+    arity: -1,
+    write: true,
+    check: (args) => {
+      for (const data of args.slice(1)) {
+        const cmd = decodeCommand(data);
+        if (!cmd || cmd[0]!.toString('latin1').toLowerCase() === TRANSACTION_COMMAND) return MALFORMED_TRANSACTION;
+      }
+      return undefined;
+    },
+    exec: (_store, args) => arrayReply(args.slice(1).map((data) => this.apply(decodeCommand(data)!))),
+  };
+
+  /** The key/value command named `args[0]` (any case, the transaction command included), or undefined. */
   lookup(args: readonly Buffer[]): KvCommand | undefined {
-    return KV_COMMANDS.get(args[0]!.toString('latin1').toLowerCase());
+    const name = args[0]!.toString('latin1').toLowerCase();
+    return name === TRANSACTION_COMMAND ? this.transaction : KV_COMMANDS.get(name);
   }
 
   /**

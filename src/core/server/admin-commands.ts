@@ -8,6 +8,7 @@ import type { AdminCommand } from './admin-command.js';
 import { NO_REPLY } from './no-reply.js';
 import { RAFT_COMMANDS, raftInfo } from './raft-commands.js';
 import { SNAPSHOT_COMMANDS } from './snapshot-commands.js';
+import { TRANSACTION_COMMANDS } from './transaction-commands.js';
 import { WRONGPASS } from './reply-errors.js';
 import type { Session } from './session.js';
 
@@ -293,6 +294,7 @@ const table: AdminCommand[] = [
   },
   ...RAFT_COMMANDS,
   ...SNAPSHOT_COMMANDS,
+  ...TRANSACTION_COMMANDS,
 ];
 
 /** Commands the node answers itself, by lower-case name. */

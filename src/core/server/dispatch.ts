@@ -1,9 +1,10 @@
-import { arityOk, KV_COMMANDS, unknownCommand, wrongArity } from '../kv/index.js';
+import { arityOk, unknownCommand, wrongArity } from '../kv/index.js';
 import type { Reply } from '../resp/types.js';
 import { ADMIN_COMMANDS } from './admin-commands.js';
 import type { ServerContext } from './context.js';
 import { DENIED, LOADING, NOAUTH, NOPERM_PEER, replyForError } from './reply-errors.js';
 import type { Session } from './session.js';
+import { queueInTransaction, TRANSACTION_CONTROL } from './transaction-commands.js';
 
 /** Commands answered while the node is loading. */
 const ANSWERED_WHILE_LOADING: ReadonlySet<string> = new Set(['auth', 'hello', 'ping', 'quit', 'echo']);
@@ -34,8 +35,9 @@ export function dispatch(ctx: ServerContext, session: Session, args: readonly Bu
       session.forwarded = true;
       return dispatch(ctx, session, args.slice(1));
     }
+    if (session.multi && !TRANSACTION_CONTROL.has(name)) return queueInTransaction(ctx, session, args, admin !== undefined);
     if (admin) return arityOk(admin.arity, args.length) ? admin.exec(ctx, session, args) : wrongArity(name);
-    const kv = KV_COMMANDS.get(name);
+    const kv = ctx.machine.lookup(args);
     if (!kv) return unknownCommand(args);
     const refused = ctx.machine.check(args, kv);
     if (refused) return refused;

@@ -29,6 +29,11 @@ export interface Session {
    * so a pipeline sees its own writes in order, as in Redis.
    */
   pendingWrite?: Promise<unknown>;
+  /**
+   * Between MULTI and EXEC/DISCARD: the commands queued (copies of their arguments), and
+   * whether one was refused while queuing (EXEC then discards the transaction).
+   */
+  multi?: { commands: Buffer[][]; failed: boolean };
 }
 
 /** A fresh session; `authenticated` when no password is required, `protectedOnly` as given. */

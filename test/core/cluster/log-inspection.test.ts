@@ -140,3 +140,9 @@ t.test('a directory without a raft log', async (t) => {
   fs.writeFileSync(path.join(dir, 'raft', 'state'), '{}');
   t.equal(raftDirOf(dir), path.join(dir, 'raft'), 'a state file alone is enough');
 });
+
+t.test('a transaction entry is described as its commands between MULTI and EXEC', async (t) => {
+  const enc = (...args: string[]) => encodeCommand(args.map((a) => Buffer.from(a)));
+  const txn = encodeCommand([Buffer.from('rafttxn'), enc('SET', 'k', 'v'), enc('incr', 'n'), Buffer.from([9])]);
+  t.equal(describe({ type: 'command', data: txn }), 'MULTI; SET "k" "v"; INCR "n"; malformed command (1 bytes); EXEC');
+});

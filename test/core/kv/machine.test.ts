@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Bitcask } from '../../../src/core/bitcask/index.js';
-import { KvMachine } from '../../../src/core/kv/index.js';
+import { encodeCommand, KvMachine, TRANSACTION_COMMAND } from '../../../src/core/kv/index.js';
 import { isStorageFailure } from '../../../src/core/kv/machine.js';
 import { BitraftError } from '../../../src/core/support/errors.js';
 import { seededRng } from '../../../src/core/support/rng.js';
@@ -196,4 +196,21 @@ t.test('KvMachine reads the limits once, from the store options', async (t) => {
   const m = new KvMachine(store);
   t.equal(m.store, store);
   t.strictSame(plain(m.check(argv('mset', 'ab', 'cd', 'abc', 'd'))!), err('ERR key of 3 bytes exceeds the limit of 2 bytes'));
+});
+
+t.test('a transaction entry applies its commands in order, as one write', async (t) => {
+  const kv = await openKv(t);
+  const txn = (...cmds: string[][]) => [TRANSACTION_COMMAND, ...cmds.map((c) => encodeCommand(argv(...c)))];
+  t.equal(kv.machine.lookup(argv('RAFTTXN'))?.name, TRANSACTION_COMMAND, 'found in any case');
+  t.strictSame(kv.run(...txn(['set', 'n', 'x'], ['incr', 'n'], ['append', 'n', 'y'], ['get', 'n'], ['nosuch'])), [
+    OK_,
+    err('ERR value is not an integer or out of range'),
+    2,
+    'xy',
+    err("ERR unknown command 'nosuch', with args beginning with: "),
+  ]);
+  t.strictSame(kv.check(...txn(['get', 'a'], [TRANSACTION_COMMAND])), err('ERR malformed transaction'), 'no transaction inside one');
+  t.strictSame(kv.check(TRANSACTION_COMMAND, Buffer.alloc(3)), err('ERR malformed transaction'));
+  await kv.store.close();
+  t.throws(() => kv.machine.apply(argv(...txn(['set', 'k', 'v']))), { code: 'CLOSED' }, 'a storage failure stops the whole entry');
 });

@@ -43,6 +43,11 @@ t.test('the admin table', async (t) => {
       ['raftshrinklog', -1, false, false],
       ['raftdigest', 1, false, false],
       ['raftinstall', -3, false, true],
+      ['multi', 1, false, false],
+      ['exec', 1, false, false],
+      ['discard', 1, false, false],
+      ['watch', -2, false, false],
+      ['unwatch', 1, false, false],
     ],
   );
   t.equal(REDIS_COMPAT_VERSION, '7.0.15');
@@ -394,13 +399,13 @@ t.test('COMMAND', async (t) => {
   const f = await makeServer(t);
   const s = f.session();
   const names = [...KV_COMMANDS.keys(), ...ADMIN_COMMANDS.keys()];
-  t.equal(names.length, 45);
-  t.strictSame(f.run(s, 'command', 'count'), 45);
+  t.equal(names.length, 50);
+  t.strictSame(f.run(s, 'command', 'count'), 50);
   t.strictSame(f.run(s, 'COMMAND', 'LIST'), names);
   t.strictSame(f.run(s, 'command', 'docs'), []);
   t.strictSame(f.run(s, 'command', 'docs', 'get'), []);
   const all = f.run(s, 'command') as Plain[];
-  t.equal(all.length, 45);
+  t.equal(all.length, 50);
   const ro = [{ simple: 'readonly' }];
   const w = [{ simple: 'write' }];
   const byName = new Map(all.map((c) => [(c as Plain[])[0] as string, c]));

@@ -57,6 +57,11 @@ const SAMPLE_ARGS: Record<string, string[]> = {
   raftshrinklog: [],
   raftdigest: [],
   raftinstall: ['END', 'x'],
+  multi: [],
+  exec: [],
+  discard: [],
+  watch: ['k'],
+  unwatch: [],
 };
 
 t.test('every command has sample arguments', async (t) => {

@@ -180,6 +180,14 @@ t.test('three nodes: --join, forwarding, and a leader handing over when it stops
   t.strictSame(await ask(ports[1]!, 'RAFTADDPEER', ids[2]!), { simple: 'OK' });
   t.strictSame(await ask(ports[2]!, 'SET', 'k', 'v'), { simple: 'OK' }, 'a write through a follower');
   t.strictSame(await ask(ports[2]!, 'INCRBY', 'n', '9007199254740993'), 9007199254740993n, 'a 64-bit reply forwarded exactly');
+  const tx = new RespClient({ host: '127.0.0.1', port: ports[2]!, connectTimeoutMs: 1000 });
+  try {
+    const replies = await Promise.all([['MULTI'], ['SET', 'tx', '1'], ['INCR', 'tx'], ['EXEC']].map((c) => tx.call(c, 5000)));
+    t.strictSame(replies.map(plain), [{ simple: 'OK' }, { simple: 'QUEUED' }, { simple: 'QUEUED' }, [{ simple: 'OK' }, 2]], 'a transaction through a follower');
+  } finally {
+    tx.close();
+  }
+  t.strictSame(await ask(ports[0]!, 'GET', 'tx'), '2');
 
   // The leader hands leadership to another voter before it stops.
   await nodes[0]!.stop('test');

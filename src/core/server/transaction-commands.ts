@@ -1,0 +1,77 @@
+import { arityOk, encodeCommand, TRANSACTION_COMMAND, unknownCommand, wrongArity } from '../kv/index.js';
+import { arrayReply, errorReply, OK, simpleReply } from '../resp/replies.js';
+import type { Reply } from '../resp/types.js';
+import type { AdminCommand } from './admin-command.js';
+import type { ServerContext } from './context.js';
+import type { Session } from './session.js';
+
+/**
+ * MULTI, EXEC, DISCARD, WATCH and UNWATCH. Between MULTI and EXEC a connection's
+ * key/value commands are queued (`+QUEUED`); EXEC proposes them as one log entry (the
+ * transaction command of `KvMachine`), so they are applied together, in order, with no
+ * other write in between, on every replica, and answered as an array. Reads in a
+ * transaction are part of that entry too. A command refused while queuing (unknown, a
+ * wrong number of arguments, or a node command) makes EXEC discard the transaction, as
+ * in Redis; a command that fails when applied fails alone. WATCH is not supported.
+ */
+
+/** The commands that run at once inside a transaction instead of being queued. */
+export const TRANSACTION_CONTROL: ReadonlySet<string> = new Set(['multi', 'exec', 'discard', 'watch', 'unwatch', 'quit']);
+
+const QUEUED = simpleReply('QUEUED');
+
+/** Queues `args` in the session's open transaction; answers `+QUEUED`, or why it cannot be and marks the transaction failed. */
+export function queueInTransaction(ctx: ServerContext, session: Session, args: readonly Buffer[], isNodeCommand: boolean): Reply {
+  const multi = session.multi!;
+  const cmd = ctx.machine.lookup(args);
+  let refused: Reply | undefined;
+  if (isNodeCommand) refused = errorReply(`ERR ${args[0]!.toString('latin1').toUpperCase()} is not allowed in a transaction: only key/value commands are`);
+  else if (!cmd || cmd.name === TRANSACTION_COMMAND) refused = unknownCommand(args);
+  else if (!arityOk(cmd.arity, args.length)) refused = wrongArity(cmd.name);
+  if (refused) {
+    multi.failed = true;
+    return refused;
+  }
+  multi.commands.push(args.map((a) => Buffer.from(a)));
+  return QUEUED;
+}
+
+function exec(ctx: ServerContext, session: Session): Reply | Promise<Reply> {
+  const multi = session.multi;
+  if (!multi) return errorReply('ERR EXEC without MULTI');
+  session.multi = undefined;
+  if (multi.failed) return errorReply('EXECABORT Transaction discarded because of previous errors.');
+  if (multi.commands.length === 0) return arrayReply([]);
+  const args = [Buffer.from(TRANSACTION_COMMAND), ...multi.commands.map((c) => encodeCommand(c))];
+  return ctx.machine.check(args) ?? ctx.proposer.propose(args, session);
+}
+
+/** The transaction commands, for the command table. */
+export const TRANSACTION_COMMANDS: readonly AdminCommand[] = [
+  {
+    name: 'multi',
+    arity: 1,
+    exec: (_ctx, session) => {
+      if (session.multi) return errorReply('ERR MULTI calls can not be nested');
+      session.multi = { commands: [], failed: false };
+      return OK;
+    },
+  },
+  { name: 'exec', arity: 1, exec: (ctx, session) => exec(ctx, session) },
+  {
+    name: 'discard',
+    arity: 1,
+    exec: (_ctx, session) => {
+      if (!session.multi) return errorReply('ERR DISCARD without MULTI');
+      session.multi = undefined;
+      return OK;
+    },
+  },
+  {
+    name: 'watch',
+    arity: -2,
+    exec: (_ctx, session) =>
+      errorReply(session.multi ? 'ERR WATCH inside MULTI is not allowed' : 'ERR WATCH is not supported: a MULTI/EXEC transaction always runs, as one atomic write'),
+  },
+  { name: 'unwatch', arity: 1, exec: () => OK },
+];
