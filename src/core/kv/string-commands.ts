@@ -46,24 +46,20 @@ function checkIncrement(args: readonly Buffer[], limits: KvLimits): Reply | unde
   return parseInt64(args[2]!) === undefined ? NOT_AN_INTEGER : checkSizes(limits, args[1]!);
 }
 
+/** `NAME key`: a write of one key, its size checked before the log. */
+function keyWrite(name: string, exec: KvCommand['exec']): KvCommand {
+  return { name, keys: [1, 1, 1], arity: 2, write: true, check: (args, limits) => checkSizes(limits, args[1]!), exec };
+}
+
+/** `NAME key value`: a write of one key and one value, their sizes checked before the log. */
+function keyValueWrite(name: string, exec: KvCommand['exec']): KvCommand {
+  return { name, keys: [1, 1, 1], arity: 3, write: true, check: (args, limits) => checkSizes(limits, args[1]!, args[2]!), exec };
+}
+
 /** The string commands, for the command table. */
 export const STRING_COMMANDS: readonly KvCommand[] = [
-  {
-    name: 'incr',
-    keys: [1, 1, 1],
-    arity: 2,
-    write: true,
-    check: (args, limits) => checkSizes(limits, args[1]!),
-    exec: (store, args) => incrementBy(store, args[1]!, 1n),
-  },
-  {
-    name: 'decr',
-    keys: [1, 1, 1],
-    arity: 2,
-    write: true,
-    check: (args, limits) => checkSizes(limits, args[1]!),
-    exec: (store, args) => incrementBy(store, args[1]!, -1n),
-  },
+  keyWrite('incr', (store, args) => incrementBy(store, args[1]!, 1n)),
+  keyWrite('decr', (store, args) => incrementBy(store, args[1]!, -1n)),
   {
     name: 'incrby',
     keys: [1, 1, 1],
@@ -83,20 +79,13 @@ export const STRING_COMMANDS: readonly KvCommand[] = [
       return by === INT64_MIN ? DECREMENT_OVERFLOW : incrementBy(store, args[1]!, -by);
     },
   },
-  {
-    name: 'append',
-    keys: [1, 1, 1],
-    arity: 3,
-    write: true,
-    check: (args, limits) => checkSizes(limits, args[1]!, args[2]!),
-    exec: (store, args) => {
-      const old = store.get(args[1]!);
-      if (old !== undefined && old.length + args[2]!.length > store.options.maxValueSize) return TOO_LONG;
-      const value = old === undefined ? args[2]! : Buffer.concat([old, args[2]!]);
-      store.put(args[1]!, value);
-      return intReply(value.length);
-    },
-  },
+  keyValueWrite('append', (store, args) => {
+    const old = store.get(args[1]!);
+    if (old !== undefined && old.length + args[2]!.length > store.options.maxValueSize) return TOO_LONG;
+    const value = old === undefined ? args[2]! : Buffer.concat([old, args[2]!]);
+    store.put(args[1]!, value);
+    return intReply(value.length);
+  }),
   {
     name: 'strlen',
     keys: [1, 1, 1],
@@ -104,18 +93,11 @@ export const STRING_COMMANDS: readonly KvCommand[] = [
     write: false,
     exec: (store, args) => intReply(store.get(args[1]!)?.length ?? 0),
   },
-  {
-    name: 'getset',
-    keys: [1, 1, 1],
-    arity: 3,
-    write: true,
-    check: (args, limits) => checkSizes(limits, args[1]!, args[2]!),
-    exec: (store, args) => {
-      const old = store.get(args[1]!);
-      store.put(args[1]!, args[2]!);
-      return old === undefined ? NULL_BULK : bulkReply(old);
-    },
-  },
+  keyValueWrite('getset', (store, args) => {
+    const old = store.get(args[1]!);
+    store.put(args[1]!, args[2]!);
+    return old === undefined ? NULL_BULK : bulkReply(old);
+  }),
   {
     name: 'getdel',
     keys: [1, 1, 1],
@@ -128,18 +110,11 @@ export const STRING_COMMANDS: readonly KvCommand[] = [
       return bulkReply(old);
     },
   },
-  {
-    name: 'setnx',
-    keys: [1, 1, 1],
-    arity: 3,
-    write: true,
-    check: (args, limits) => checkSizes(limits, args[1]!, args[2]!),
-    exec: (store, args) => {
-      if (store.has(args[1]!)) return intReply(0);
-      store.put(args[1]!, args[2]!);
-      return intReply(1);
-    },
-  },
+  keyValueWrite('setnx', (store, args) => {
+    if (store.has(args[1]!)) return intReply(0);
+    store.put(args[1]!, args[2]!);
+    return intReply(1);
+  }),
   {
     name: 'type',
     keys: [1, 1, 1],
