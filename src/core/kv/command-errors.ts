@@ -1,5 +1,6 @@
 import { errorReply } from '../resp/replies.js';
 import type { ErrorReply } from '../resp/types.js';
+import type { KvLimits } from './command-types.js';
 
 /**
  * The error replies of command handling, worded exactly as Redis words them so that
@@ -11,8 +12,15 @@ export const SYNTAX_ERROR: ErrorReply = errorReply('ERR syntax error');
 export const NOT_AN_INTEGER: ErrorReply = errorReply('ERR value is not an integer or out of range');
 
 /** `ERR <what> of <size> bytes exceeds the limit of <limit> bytes`: a key or value over the configured size. */
-export function tooLarge(what: 'key' | 'value', size: number, limit: number): ErrorReply {
+function tooLarge(what: 'key' | 'value', size: number, limit: number): ErrorReply {
   return errorReply(`ERR ${what} of ${size} bytes exceeds the limit of ${limit} bytes`);
+}
+
+/** The error for a `key` (and, when given, a `value`) argument over the size limits, or undefined. */
+export function checkSizes(limits: KvLimits, key: Buffer, value?: Buffer): ErrorReply | undefined {
+  if (key.length > limits.maxKeySize) return tooLarge('key', key.length, limits.maxKeySize);
+  if (value && value.length > limits.maxValueSize) return tooLarge('value', value.length, limits.maxValueSize);
+  return undefined;
 }
 
 /** `ERR wrong number of arguments for '<name>' command`; `name` is the canonical lower-case name. */

@@ -1,7 +1,7 @@
 import type { Bitcask } from '../bitcask/index.js';
 import { arrayReply, bulkReply, intReply, NULL_BULK, OK } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
-import { SYNTAX_ERROR, tooLarge, wrongArity } from './command-errors.js';
+import { checkSizes, SYNTAX_ERROR, wrongArity } from './command-errors.js';
 import { globMatch } from './glob.js';
 import { parseKeysQuery, runKeysQuery } from './keys-query.js';
 import type { KvCommand, KvLimits } from './command-types.js';
@@ -12,8 +12,8 @@ export type { KvCommand, KvLimits } from './command-types.js';
 
 function checkPairs(args: readonly Buffer[], limits: KvLimits): Reply | undefined {
   for (let i = 1; i < args.length; i += 2) {
-    if (args[i]!.length > limits.maxKeySize) return tooLarge('key', args[i]!.length, limits.maxKeySize);
-    if (args[i + 1]!.length > limits.maxValueSize) return tooLarge('value', args[i + 1]!.length, limits.maxValueSize);
+    const refused = checkSizes(limits, args[i]!, args[i + 1]!);
+    if (refused) return refused;
   }
   return undefined;
 }

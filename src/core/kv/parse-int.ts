@@ -10,8 +10,9 @@ export function parseInteger(arg: Buffer): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
+/** The signed 64-bit limits of a Redis integer. */
+export const INT64_MIN = -(2n ** 63n);
+export const INT64_MAX = 2n ** 63n - 1n;
 
 /**
  * Parses a Redis 64-bit integer (a counter's value or increment) by the same rules as

@@ -1,8 +1,8 @@
 import type { Bitcask } from '../bitcask/index.js';
 import { bulkReply, errorReply, intReply, NULL_BULK, simpleReply } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
-import { NOT_AN_INTEGER, tooLarge } from './command-errors.js';
-import { parseInt64 } from './parse-int.js';
+import { checkSizes, NOT_AN_INTEGER } from './command-errors.js';
+import { INT64_MAX, INT64_MIN, parseInt64 } from './parse-int.js';
 import type { KvCommand, KvLimits } from './command-types.js';
 
 /**
@@ -12,23 +12,9 @@ import type { KvCommand, KvLimits } from './command-types.js';
  * value and its arguments, so each replica applying the entry computes the same reply.
  */
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 const OVERFLOW = errorReply('ERR increment or decrement would overflow');
 const DECREMENT_OVERFLOW = errorReply('ERR decrement would overflow');
 const TOO_LONG = errorReply('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
-
-/** The size limits of a key and, when given, of a value argument. */
-function checkSizes(limits: KvLimits, key: Buffer, value?: Buffer): Reply | undefined {
-  if (key.length > limits.maxKeySize) return tooLarge('key', key.length, limits.maxKeySize);
-  if (value && value.length > limits.maxValueSize) return tooLarge('value', value.length, limits.maxValueSize);
-  return undefined;
-}
-
-/** The reply for a 64-bit integer: a number when it is safe, a bigint beyond. */
-function intOf(v: bigint): Reply {
-  return intReply(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
-}
 
 /** Adds `by` to the integer stored at `key` (0 when absent) and stores the sum as its decimal text. */
 function incrementBy(store: Bitcask, key: Buffer, by: bigint): Reply {
@@ -38,7 +24,7 @@ function incrementBy(store: Bitcask, key: Buffer, by: bigint): Reply {
   const sum = old + by;
   if (sum < INT64_MIN || sum > INT64_MAX) return OVERFLOW;
   store.put(key, Buffer.from(sum.toString(), 'latin1'));
-  return intOf(sum);
+  return intReply(sum);
 }
 
 /** INCRBY/DECRBY: the increment must be an integer, checked before the command enters the log. */

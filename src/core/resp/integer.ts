@@ -1,8 +1,16 @@
 import { ASCII } from './ascii.js';
 
 const { MINUS, ZERO, NINE } = ASCII;
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
+/** The signed 64-bit limits of a RESP integer. */
+export const INT64_MIN = -(2n ** 63n);
+export const INT64_MAX = 2n ** 63n - 1n;
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** `v` as a number when it is a safe integer, else as it is. */
+export function exactInteger(v: bigint): number | bigint {
+  return v >= MIN_SAFE && v <= MAX_SAFE ? Number(v) : v;
+}
 
 /**
  * Parses a RESP length or integer exactly as Redis's `string2ll` does: an optional '-',
@@ -33,5 +41,5 @@ export function parseExactInteger(bytes: Buffer): number | bigint | undefined {
   if (n < 16) return Number(text);
   const big = BigInt(text);
   if (big < INT64_MIN || big > INT64_MAX) return undefined;
-  return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+  return exactInteger(big);
 }

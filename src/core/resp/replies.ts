@@ -1,3 +1,4 @@
+import { exactInteger } from './integer.js';
 import type { ArrayReply, BulkReply, ErrorReply, IntegerReply, NullArrayReply, NullBulkReply, Reply, SimpleReply } from './types.js';
 
 /** `+OK`, the usual success reply. */
@@ -27,9 +28,13 @@ export function errorReply(text: string): ErrorReply {
   return { type: 'error', text };
 }
 
-/** An integer reply; `value` must be a safe integer when written. */
+/**
+ * An integer reply. A bigint within the safe range becomes a number, so a value has one
+ * form whichever way it was computed (as `parseExactInteger` gives it); the writer takes
+ * integers within the signed 64-bit range.
+ */
 export function intReply(value: number | bigint): IntegerReply {
-  return { type: 'integer', value };
+  return { type: 'integer', value: typeof value === 'bigint' ? exactInteger(value) : value };
 }
 
 /** A bulk-string reply; a string is stored as its UTF-8 bytes. */

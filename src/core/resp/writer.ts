@@ -1,3 +1,4 @@
+import { INT64_MAX, INT64_MIN } from './integer.js';
 import type { ArrayReply, Reply } from './types.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -6,8 +7,6 @@ const CRLF_RE = /[\r\n]/g;
 const INT64_LIMIT = 2 ** 63;
 /** INT64_MAX (2^63 − 1), which rounds to 2^63 as a double: how `int(2 ** 63)` is written. */
 const INT64_MAX_TEXT = '9223372036854775807';
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 
 /**
  * Append-style RESP2 reply encoder into one growable Buffer, so a whole pipelined batch
