@@ -147,9 +147,11 @@ export async function fetchClusterStatus(req: StatusRequest): Promise<ClusterSta
     call(req.target, req.credentials, req.timeoutMs, ['RAFTSTATS']),
   ]);
   const members = membersOf(peersReply, req.target);
-  const fallback = pairsOf(ownStats, req.target, 'RAFTSTATS').get('leader');
+  const targetStats = pairsOf(ownStats, req.target, 'RAFTSTATS');
   const statuses = await Promise.all(
     members.map(async ({ address, suffrage }): Promise<MemberStatus> => {
+      // The node asked has answered already.
+      if (address === req.target) return memberFromStats(address, suffrage, targetStats);
       try {
         const reply = await call(address, req.credentials, req.timeoutMs, ['RAFTSTATS']);
         return memberFromStats(address, suffrage, pairsOf(reply, address, 'RAFTSTATS'));
@@ -158,5 +160,5 @@ export async function fetchClusterStatus(req: StatusRequest): Promise<ClusterSta
       }
     }),
   );
-  return assessHealth(req.target, statuses, fallback, req.maxLag);
+  return assessHealth(req.target, statuses, targetStats.get('leader'), req.maxLag);
 }
