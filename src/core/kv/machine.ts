@@ -2,6 +2,7 @@ import type { Bitcask } from '../bitcask/index.js';
 import { arrayReply, binaryString, errorReply } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
 import { decodeCommand } from './command-codec.js';
+import { KeySpace } from './key-space.js';
 import { unknownCommand, wrongArity } from './command-errors.js';
 import { arityOk, KV_COMMANDS, type KvCommand, type KvLimits } from './commands.js';
 import { messageOf } from '../support/error-message.js';
@@ -34,14 +35,41 @@ const MALFORMED_TRANSACTION = errorReply('ERR malformed transaction');
  * (`isStorageFailure`: a full disk, an I/O error), which `apply` throws: the entry was
  * not applied here, and the caller must stop applying rather than answer and move on.
  * Reads run through `read` on local state.
+ *
+ * Time: a write runs at the time the leader stamped in its entry (`stamp` makes one), so
+ * expiries are judged alike on every replica; a read runs at this node's clock, but never
+ * before the newest stamp applied (see `KeySpace`).
  */
 export class KvMachine {
   readonly store: Bitcask;
   private readonly limits: KvLimits;
+  private readonly clock: () => number;
+  private readonly keys: KeySpace;
+  /** The newest stamp applied. */
+  private applied = 0;
+  /** The newest stamp handed out. */
+  private issued = 0;
 
-  constructor(store: Bitcask) {
+  /** `clock` gives ms since the epoch (default `Date.now`). */
+  constructor(store: Bitcask, clock: () => number = Date.now) {
     this.store = store;
+    this.clock = clock;
+    this.keys = new KeySpace(store);
     this.limits = { maxKeySize: store.options.maxKeySize, maxValueSize: store.options.maxValueSize };
+  }
+
+  /**
+   * The time for a leader to stamp in a new entry: its clock, but never before a stamp
+   * applied or handed out already, so stamps never go back along the log.
+   */
+  stamp(): number {
+    this.issued = Math.max(this.clock(), this.applied, this.issued);
+    return this.issued;
+  }
+
+  /** The time reads run at: this node's clock, or the newest stamp applied if that is later. */
+  readTime(): number {
+    return Math.max(this.clock(), this.applied);
   }
 
   /**
@@ -60,7 +88,13 @@ export class KvMachine {
       }
       return undefined;
     },
-    exec: (_store, args) => arrayReply(args.slice(1).map((data) => this.apply(decodeCommand(data)!))),
+    exec: (keys, args) =>
+      arrayReply(
+        args.slice(1).map((data) => {
+          const cmd = decodeCommand(data)!;
+          return this.run(cmd, this.lookup(cmd), keys);
+        }),
+      ),
   };
 
   /** The key/value command named `args[0]` (any case, the transaction command included), or undefined. */
@@ -81,23 +115,30 @@ export class KvMachine {
   }
 
   /**
-   * Applies a committed write (or runs any command) and returns its reply. Throws only a
-   * storage failure of this node (see `isStorageFailure`); any other error is the reply.
-   * `cmd` may be passed when the caller already looked it up.
+   * Applies a committed entry's command (any command) at the time `at` stamped in the
+   * entry (ms since the epoch; 0, for an entry without a stamp: nothing has expired), and
+   * returns its reply. Throws only a storage failure of this node (see
+   * `isStorageFailure`); any other error is the reply. `cmd` may be passed when the
+   * caller already looked it up.
    */
-  apply(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Reply {
+  apply(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args), at = 0): Reply {
+    if (at > this.applied) this.applied = at;
+    return this.run(args, cmd, this.keys.at(at, true));
+  }
+
+  /** Runs a read command against local state at `readTime`; same contract as `apply`. */
+  read(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Reply {
+    return this.run(args, cmd, this.keys.at(this.readTime(), false));
+  }
+
+  private run(args: readonly Buffer[], cmd: KvCommand | undefined, keys: KeySpace): Reply {
     const refused = this.check(args, cmd);
     if (refused) return refused;
     try {
-      return cmd!.exec(this.store, args);
+      return cmd!.exec(keys, args);
     } catch (err) {
       if (cmd!.write && isStorageFailure(err)) throw err;
       return errorReply(binaryString(`ERR ${messageOf(err)}`).replace(/[\r\n]/g, ' '));
     }
-  }
-
-  /** Runs a read command against local state; same contract as `apply`. */
-  read(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Reply {
-    return this.apply(args, cmd);
   }
 }
