@@ -252,7 +252,7 @@ t.test('entries larger than the 1 MiB write buffer', async (t) => {
     const key = Buffer.alloc(n);
     for (let i = 0; i < n; i += 997) key[i] = rng.int(256);
     key[n - 1] = 0x5a;
-    return { tombstone: false, tstamp: rng.int(1000), key, offset: rng.int(2 ** 32), size: n + 21 };
+    return { tombstone: false, tstamp: rng.int(1000), key, offset: rng.int(2 ** 32), size: n + 21, expiresAt: 0 };
   };
   const entries: Entry[] = [
     ...randomEntries(rng, 100),
