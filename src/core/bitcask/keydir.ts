@@ -175,6 +175,25 @@ export class KeyDir {
     return true;
   }
 
+  /**
+   * The slot of a live key picked at random by `random` (uniform in [0, 1)), or -1 when
+   * there is none. Slots are reused, so most are live: a few random probes find one; after
+   * 64 misses it walks on from a random slot to the next live one (O(slots) at worst).
+   */
+  randomSlot(random: () => number): number {
+    const limit = this.table.slotLimit;
+    if (this.table.size === 0) return -1;
+    for (let i = 0; i < 64; i++) {
+      const slot = Math.floor(random() * limit);
+      if (this.files[slot] !== NO_FILE) return slot;
+    }
+    const start = Math.floor(random() * limit);
+    for (let i = 0; ; i++) {
+      const slot = (start + i) % limit;
+      if (this.files[slot] !== NO_FILE) return slot;
+    }
+  }
+
   /** Calls `fn` with the slot of every live key, in no particular order; `fn` must not change the keydir. */
   forEachSlot(fn: (slot: number) => void): void {
     this.table.forEachSlot(fn);

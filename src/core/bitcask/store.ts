@@ -280,6 +280,17 @@ export class Bitcask {
     return slot < 0 ? -1 : this.keydir.expiryOf(slot);
   }
 
+  /**
+   * A live key picked at random (`random`: uniform in [0, 1), default `Math.random`), or
+   * undefined when the store is empty; O(1) but for a store that had many more keys than
+   * it has now. A copy.
+   */
+  randomKey(random: () => number = Math.random): Buffer | undefined {
+    this.checkOpen();
+    const slot = this.keydir.randomSlot(random);
+    return slot < 0 ? undefined : this.keydir.keyOf(slot);
+  }
+
   /** Number of live keys that have an expiry. */
   get expiringCount(): number {
     return this.keydir.expiringCount;

@@ -8,6 +8,7 @@ import type { KeySpace } from './key-space.js';
 import { parseSetOptions, type SetOptions } from './set-options.js';
 import { STRING_COMMANDS } from './string-commands.js';
 import { EXPIRY_COMMANDS, setExpiryOf, storeWithExpiry } from './expiry-commands.js';
+import { SCAN_COMMANDS } from './scan-command.js';
 
 export type { KvCommand, KvLimits } from './command-types.js';
 
@@ -126,6 +127,7 @@ const table: KvCommand[] = [
   },
   ...STRING_COMMANDS,
   ...EXPIRY_COMMANDS,
+  ...SCAN_COMMANDS,
 ];
 
 /** Every key/value command by lower-case name. */

@@ -1,4 +1,5 @@
 import type { Bitcask } from '../bitcask/index.js';
+import { ScanCursors } from './scan-cursors.js';
 
 /**
  * The store as commands see it at one moment, `now` (ms since the epoch): a key whose
@@ -16,8 +17,17 @@ export class KeySpace {
   now = 0;
   /** Whether the command runs as a committed log entry (it may change the store). */
   writing = false;
+  /** Where this node's SCAN walks stand (node-local, like a connection's state). */
+  readonly cursors: ScanCursors;
 
-  constructor(readonly store: Bitcask) {}
+  /** `random` (uniform in [0, 1)) picks RANDOMKEY's keys; `cursors` remembers SCAN's walks. */
+  constructor(
+    readonly store: Bitcask,
+    private readonly random: () => number = Math.random,
+    cursors: ScanCursors = new ScanCursors(),
+  ) {
+    this.cursors = cursors;
+  }
 
   /** Moves the key space to time `now` for a write (`writing`) or a read; returns it. */
   at(now: number, writing: boolean): this {
@@ -64,6 +74,18 @@ export class KeySpace {
   delete(key: Uint8Array): boolean {
     const live = this.has(key);
     return this.store.delete(key) && live;
+  }
+
+  /**
+   * A key present and not expired, picked at random, or undefined when there is none.
+   * Tries random keys first; if every one of 100 had expired, walks to the first one alive.
+   */
+  randomKey(): Buffer | undefined {
+    for (let i = 0; i < 100; i++) {
+      const key = this.store.randomKey(this.random);
+      if (key === undefined || this.has(key)) return key;
+    }
+    return this.keys().next().value ?? undefined;
   }
 
   /** Keys present and not expired, in byte order (see `Bitcask.keys`). */

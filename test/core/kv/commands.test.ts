@@ -43,6 +43,8 @@ t.test('the command table: names, Redis arities, reads and writes', async (t) =>
     ['psetex', 4, true],
     ['getex', -2, true],
     ['raftexpire', -2, true],
+    ['scan', -2, false],
+    ['randomkey', 1, false],
   ]);
   for (const [name, c] of KV_COMMANDS) t.equal(c.name, name);
 });
