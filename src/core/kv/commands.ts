@@ -9,6 +9,7 @@ import { parseSetOptions, type SetOptions } from './set-options.js';
 import { STRING_COMMANDS } from './string-commands.js';
 import { EXPIRY_COMMANDS, setExpiryOf, storeWithExpiry } from './expiry-commands.js';
 import { SCAN_COMMANDS } from './scan-command.js';
+import { WATCH_READ } from './watch.js';
 
 export type { KvCommand, KvLimits } from './command-types.js';
 
@@ -128,6 +129,7 @@ const table: KvCommand[] = [
   ...STRING_COMMANDS,
   ...EXPIRY_COMMANDS,
   ...SCAN_COMMANDS,
+  WATCH_READ,
 ];
 
 /** Every key/value command by lower-case name. */

@@ -6,4 +6,5 @@ export { globMatch, literalPrefix } from './glob.js';
 export { parseInteger } from './parse-int.js';
 export { encodeCommand, decodeCommand, encodeStampedCommand, decodeEntry, type CommandEntry } from './command-codec.js';
 export { KeySpace } from './key-space.js';
+export { WATCH_COMMAND, WATCH_CHECK_COMMAND } from './watch.js';
 export { EXPIRE_SWEEP_COMMAND } from './expiry-commands.js';

@@ -1,8 +1,9 @@
 import type { Bitcask } from '../bitcask/index.js';
-import { arrayReply, binaryString, errorReply } from '../resp/replies.js';
+import { arrayReply, binaryString, bulkReply, errorReply, NULL_ARRAY, simpleReply } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
 import { decodeCommand } from './command-codec.js';
 import { KeySpace } from './key-space.js';
+import { WATCH_CHECK_COMMAND, watchedUnchanged } from './watch.js';
 import { unknownCommand, wrongArity } from './command-errors.js';
 import { arityOk, KV_COMMANDS, type KvCommand, type KvLimits } from './commands.js';
 import { messageOf } from '../support/error-message.js';
@@ -26,6 +27,15 @@ export function isStorageFailure(err: unknown): boolean {
 export const TRANSACTION_COMMAND = 'rafttxn';
 
 const MALFORMED_TRANSACTION = errorReply('ERR malformed transaction');
+
+/**
+ * Commands of the node that a transaction may also hold, answered in EXEC's array as
+ * Redis answers them there: PING (`+PONG`, or its argument) and ECHO.
+ */
+export const TRANSACTION_EXTRAS: ReadonlyMap<string, KvCommand> = new Map<string, KvCommand>([
+  ['ping', { name: 'ping', arity: -1, write: false, exec: (_keys, args) => (args.length === 1 ? simpleReply('PONG') : args.length === 2 ? bulkReply(args[1]!) : wrongArity('ping')) }],
+  ['echo', { name: 'echo', arity: 2, write: false, exec: (_keys, args) => bulkReply(args[1]!) }],
+]);
 
 /**
  * The key/value state machine over a Bitcask store. Writes are applied in log order
@@ -75,7 +85,9 @@ export class KvMachine {
   /**
    * A transaction (`TRANSACTION_COMMAND`): its commands are applied one after the other,
    * as one write, and answered as an array of their replies; a command that fails (a
-   * syntax error, a value that is not an integer) fails alone, as in Redis.
+   * syntax error, a value that is not an integer) fails alone, as in Redis. When its
+   * first command is a watch check (`WATCH_CHECK_COMMAND`) and a watched key changed,
+   * nothing runs and the reply is null, as EXEC's after a WATCH in Redis.
    */
   private readonly transaction: KvCommand = {
     name: TRANSACTION_COMMAND,
@@ -88,19 +100,24 @@ export class KvMachine {
       }
       return undefined;
     },
-    exec: (keys, args) =>
-      arrayReply(
-        args.slice(1).map((data) => {
-          const cmd = decodeCommand(data)!;
-          return this.run(cmd, this.lookup(cmd), keys);
-        }),
-      ),
+    exec: (keys, args) => {
+      const commands = args.slice(1).map((data) => decodeCommand(data)!);
+      if (commands[0]?.[0]!.toString('latin1').toLowerCase() === WATCH_CHECK_COMMAND) {
+        if (!watchedUnchanged(keys, commands.shift()!)) return NULL_ARRAY;
+      }
+      return arrayReply(commands.map((cmd) => this.run(cmd, this.lookup(cmd, true), keys)));
+    },
   };
 
-  /** The key/value command named `args[0]` (any case, the transaction command included), or undefined. */
-  lookup(args: readonly Buffer[]): KvCommand | undefined {
+  /**
+   * The key/value command named `args[0]` (any case, the transaction command included),
+   * or undefined. `inTransaction` also finds the commands a transaction may hold besides
+   * them (PING, ECHO: see `TRANSACTION_EXTRAS`).
+   */
+  lookup(args: readonly Buffer[], inTransaction = false): KvCommand | undefined {
     const name = args[0]!.toString('latin1').toLowerCase();
-    return name === TRANSACTION_COMMAND ? this.transaction : KV_COMMANDS.get(name);
+    if (name === TRANSACTION_COMMAND) return this.transaction;
+    return KV_COMMANDS.get(name) ?? (inTransaction ? TRANSACTION_EXTRAS.get(name) : undefined);
   }
 
   /**
