@@ -6,7 +6,7 @@
  * 404, and the endpoint goes away on SIGTERM. In a three-node cluster, the leader reports
  * each follower's replication lag (a paused follower falls behind by the writes made
  * meanwhile) and the followers report that they do not lead. A bad or taken `--metrics`
- * address fails the start with one clear line.
+ * address fails the start with one clear line; without the flag nothing is served.
  */
 import net from 'node:net';
 import { Redis } from 'ioredis';
@@ -106,6 +106,12 @@ t.test('a bad or taken --metrics address fails the start with one clear line', a
   t.equal(inUse.code, 1);
   t.match(inUse.stderr, new RegExp(`^Error: cannot serve metrics on 127\\.0\\.0\\.1:${taken}: listen EADDRINUSE`, 'm'));
   t.notMatch(inUse.stderr, /\n\s+at /, 'no stack trace');
+});
+
+t.test('without --metrics nothing is served', async (t) => {
+  const server = await startServer(t);
+  t.notMatch(server.stderr(), /metrics/);
+  t.equal((await server.stop('SIGTERM')).code, 0);
 });
 
 t.test('serve --help documents the flag', async (t) => {
