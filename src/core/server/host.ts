@@ -9,9 +9,11 @@ import { PeerTransport } from '../cluster/peer-transport.js';
 import { RaftProposer } from '../cluster/raft-proposer.js';
 import { ExpirySweeper } from '../cluster/expiry-sweeper.js';
 import { encodeStampedCommand, KvMachine } from '../kv/index.js';
+import { serveMetrics, type MetricsEndpoint } from '../metrics/index.js';
 import { formatAddress, type ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import type { LevelLogger } from './log.js';
+import { createNodeMetrics, nodeReadings } from './metered-node.js';
 import { isLoopback, RespServer } from './server.js';
 import { loadNodeTls } from './tls.js';
 import { BitraftError } from '../support/errors.js';
@@ -63,6 +65,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const nodeTls = config.tls ? loadNodeTls(config.tls) : undefined;
   // How this node reaches its peers: the cluster secret (or the password), over TLS when it serves TLS.
   const credentials: NodeCredentials = { password: config.requirepass, clusterSecret: config.clusterSecret, tls: nodeTls?.client, routes: config.peerRoutes };
+  const metrics = config.metrics ? createNodeMetrics() : undefined;
   // The Raft log holds every write durably; the store is fsynced by the applied-index checkpoint.
   const store = await Bitcask.open(config.dir, {
     sync: 'none',
@@ -71,6 +74,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     maxFileSize: config.maxFileSize,
     cacheSize: config.cacheSize,
     logger,
+    onSync: metrics?.fsyncObserver('data'),
   });
   logger.info(`opened ${config.dir}: ${store.size} keys`);
   const machine = new KvMachine(store);
@@ -81,7 +85,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const stopped = new Promise<void>((resolve) => {
     markStopped = resolve;
   });
-  const late: { cluster?: Cluster; router?: LeaderRouter; proposer?: RaftProposer; sweeper?: ExpirySweeper } = {};
+  const late: { cluster?: Cluster; router?: LeaderRouter; proposer?: RaftProposer; sweeper?: ExpirySweeper; metrics?: MetricsEndpoint } = {};
   const ctx: Omit<ServerContext, 'port' | 'sessions'> = {
     config,
     version,
@@ -103,6 +107,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     },
     // Listening starts before the cluster opens (its id is the bound address), which may take a while.
     loading: () => late.proposer === undefined,
+    commands: metrics?.commands,
   };
   const server = new RespServer(ctx, nodeTls?.server);
   const stop = (reason: string): Promise<void> => {
@@ -115,6 +120,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       }
       late.sweeper?.stop();
       await server.close();
+      await late.metrics?.close();
       await cluster.stop();
       late.router!.close();
       transport.close();
@@ -128,6 +134,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   let port: number;
   try {
     port = await server.listen(config.host, config.port);
+    if (metrics) late.metrics = await serveMetrics(metrics.registry, config.metrics!.host, config.metrics!.port, logger);
     const id = advertisedAddress(config, port);
     const cluster = await Cluster.open({
       dir: config.dir,
@@ -143,8 +150,11 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       join: config.join !== undefined,
       snapshots: { entries: config.snapshotEntries, logBytes: config.snapshotLogBytes, retain: config.snapshotRetain, tail: config.logTail },
       credentials,
+      onLogSync: metrics?.fsyncObserver('log'),
+      onSnapshot: metrics?.observeSnapshot,
     });
     late.cluster = cluster;
+    metrics?.watch(nodeReadings({ cluster, machine, stats: ctx.stats, dir: config.dir, clients: () => server.clientCount }));
     late.router = new LeaderRouter({
       cluster,
       mode: config.redirect,
@@ -156,6 +166,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     late.proposer = new RaftProposer({ cluster, machine, router: late.router, consistency: config.consistency, disk });
   } catch (err) {
     disk.close();
+    await late.metrics?.close();
     await server.close();
     await store.close();
     throw err;
