@@ -120,6 +120,7 @@ Metrics: with --metrics host:port, GET http://host:port/metrics serves Prometheu
     const running = node;
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void running.stop(`received ${signal}`));
     await running.stopped;
+    if (running.stopFailed) this.exit(1);
   }
 }
 

@@ -17,6 +17,7 @@ import { createNodeMetrics, nodeReadings } from './metered-node.js';
 import { isLoopback, RespServer } from './server.js';
 import { loadNodeTls } from './tls.js';
 import { BitraftError } from '../support/errors.js';
+import { messageOf } from '../support/error-message.js';
 
 /** How often the leader looks for keys whose expiry has passed (see `ExpirySweeper`). */
 const EXPIRY_SWEEP_MS = 100;
@@ -34,6 +35,8 @@ export interface Node {
   stop(reason: string): Promise<void>;
   /** Resolves once the node has stopped (by `stop`, or by a client's SHUTDOWN). */
   readonly stopped: Promise<void>;
+  /** Whether a step of stopping failed (it was logged; the other steps still ran). */
+  readonly stopFailed: boolean;
 }
 
 /** The address this node tells peers and clients: `--advertise`, else the bound address (a wildcard host becomes the host name). */
@@ -81,6 +84,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const disk = new DiskSpaceGuard({ dir: config.dir, minFreeBytes: config.minFreeSpace, logger });
   const transport = new PeerTransport({ credentials, logger });
   let stopping: Promise<void> | undefined;
+  let stopFailed = false;
   let markStopped!: () => void;
   const stopped = new Promise<void>((resolve) => {
     markStopped = resolve;
@@ -121,12 +125,20 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       late.sweeper?.stop();
       await server.close();
       await late.metrics?.close();
-      await cluster.stop();
+      // A step that fails (the log's last sync after a failed write, say) is logged, and
+      // the others still run: the store is closed and the lock released whatever happens.
+      const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
+        await fn().catch((err: unknown) => {
+          stopFailed = true;
+          logger.error(`stopping: ${what} failed: ${messageOf(err)}`);
+        });
+      };
+      await step('closing the Raft log', () => cluster.stop());
       late.router!.close();
       transport.close();
       disk.close();
-      await store.close();
-      logger.info('stopped');
+      await step('closing the store', () => store.close());
+      logger.info(stopFailed ? 'stopped, with errors (see above)' : 'stopped');
       markStopped();
     })();
     return stopping;
@@ -192,5 +204,13 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       void joinCluster({ target: config.join, self: cluster.id, credentials, logger, stopped });
     }
   }
-  return { port, id: cluster.id, stop, stopped };
+  return {
+    port,
+    id: cluster.id,
+    stop,
+    stopped,
+    get stopFailed() {
+      return stopFailed;
+    },
+  };
 }

@@ -88,8 +88,7 @@ t.test('a failure after the endpoint started closes it again', async (t) => {
 t.test('after Raft stopped on a failed write, the metrics are still served', async (t) => {
   const { logs, config, logger } = setup(t);
   const node = await startNode(config, logger, 'x');
-  // Stopping syncs the failed log once more, which fails again: only the endpoint's closing matters here.
-  t.teardown(() => node.stop('teardown').catch(() => {}));
+  t.teardown(() => node.stop('teardown'));
   const port = loggedMetricsPort(logs.join(''));
   const c = await connectRaw(t, node.port);
   c.send('SET', 'a', '1');
@@ -104,6 +103,13 @@ t.test('after Raft stopped on a failed write, the metrics are still served', asy
   t.equal(valueOf(text, 'bitraft_raft_is_leader'), 0);
   t.equal(valueOf(text, 'bitraft_commands_total{command="set",result="error"}'), 1);
   t.equal(valueOf(text, 'bitraft_store_keys'), 1);
-  await node.stop('test').catch(() => {});
+  // Stopping syncs the failed log once more, which fails again: logged, and the rest of the stop still runs.
+  await node.stop('test');
+  t.equal(node.stopFailed, true);
+  t.match(logs.join(''), /stopping: closing the Raft log failed: .*failed earlier[\s\S]*stopped, with errors/);
   await t.rejects(fetch(`http://127.0.0.1:${port}/metrics`), 'the endpoint closed with the node');
+  const again = await startNode({ ...config, metrics: undefined }, logger, 'x');
+  t.ok(again.port > 0, 'the store and its lock were released: the directory opens again');
+  await again.stop('test');
+  t.equal(again.stopFailed, false);
 });
