@@ -53,6 +53,8 @@ export interface MergeHost {
   readonly files: ({ file: DataFile; liveBytes: number; liveKeys: number } | undefined)[];
   readonly keydir: KeyDir;
   readonly activeFileOrdinal: number;
+  /** Only files before this one are merged (see `Bitcask.protectFrom`); undefined: every file but the active one. */
+  readonly mergeBefore?: FileId;
   readonly closing: boolean;
   addFile(file: DataFile): number;
   forget(slot: number): void;
@@ -106,7 +108,10 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
   const yieldEvery = opts.yieldEveryBytes ?? 4 << 20;
   const inputs = host.files
     .map((slot, ordinal) => ({ slot, ordinal }))
-    .filter((x): x is { slot: NonNullable<typeof x.slot>; ordinal: number } => x.slot !== undefined && x.ordinal !== host.activeFileOrdinal)
+    .filter(
+      (x): x is { slot: NonNullable<typeof x.slot>; ordinal: number } =>
+        x.slot !== undefined && x.ordinal !== host.activeFileOrdinal && (host.mergeBefore === undefined || compareFileIds(x.slot.file.id, host.mergeBefore) < 0),
+    )
     .sort((a, b) => compareFileIds(a.slot.file.id, b.slot.file.id));
   const result: MergeResult = { inputFiles: inputs.length, inputBytes: 0, outputFiles: 0, outputBytes: 0, liveKeys: 0, reclaimedBytes: 0 };
   if (inputs.length === 0) return result;

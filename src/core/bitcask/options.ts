@@ -26,6 +26,11 @@ export interface BitcaskOptions {
   logger?: Logger;
   /** Open without the lock, never write, create, truncate or remove anything. */
   readOnly?: boolean;
+  /**
+   * Before loading, take the store back to this mark (see `rollBackTo`): what was
+   * appended after it is removed. A writable open only, and not while a replace is unfinished.
+   */
+  rollBackTo?: { readonly file: string; readonly size: number };
   /** Bytes of recently written or read values kept in memory to spare disk reads (default 64 MiB; 0 disables). */
   cacheSize?: number;
   /** Told of every fsync of the group commit (`sync`, and writes in `always` mode) once it succeeded, with the seconds it took. */
@@ -36,7 +41,7 @@ export interface BitcaskOptions {
 export const ignoreSync = (_seconds: number): void => {};
 
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<BitcaskOptions>;
+export type ResolvedOptions = Required<Omit<BitcaskOptions, 'rollBackTo'>> & Pick<BitcaskOptions, 'rollBackTo'>;
 
 const MiB = 1 << 20;
 const MAX_FILE_SIZE_LIMIT = 2 * 1024 * MiB;
@@ -56,6 +61,7 @@ export function resolveOptions(opts: BitcaskOptions = {}): ResolvedOptions {
     readOnly: opts.readOnly ?? false,
     cacheSize: opts.cacheSize ?? 64 * MiB,
     onSync: opts.onSync ?? ignoreSync,
+    rollBackTo: opts.rollBackTo,
   };
   checkRange('maxFileSize', resolved.maxFileSize, 64, MAX_FILE_SIZE_LIMIT);
   checkRange('maxKeySize', resolved.maxKeySize, 1, MAX_KEY_SIZE_LIMIT);

@@ -12,6 +12,7 @@ import { resolveOptions, type BitcaskOptions, type ResolvedOptions } from './opt
 import { decodeRecord, recordSize } from './record.js';
 import { runReplace, type Adopted, type Replacement, type ReplaceOptions, type ReplaceRecord } from './replace.js';
 import { markerKeeps, readReplaceMarker, settleReplaceMarker } from './replace-marker.js';
+import { rollBackTo } from './roll-back.js';
 import { StoreView } from './store-view.js';
 import { ValueCache } from './value-cache.js';
 
@@ -138,6 +139,8 @@ export class Bitcask {
   private replacing: Promise<number> | undefined;
   private writeBlock: WriteBlock | undefined;
   private readonly views = new Set<StoreView>();
+  /** Merges take only files before this one (see `protectFrom`); undefined: every sealed file. */
+  mergeBefore: FileId | undefined;
   private closeDone: Promise<void> | undefined;
 
   private constructor(dir: string, options: ResolvedOptions, lock: DirLock | undefined) {
@@ -213,6 +216,26 @@ export class Bitcask {
   durablePosition(): DurablePosition | undefined {
     if (this.closed || !this.active || this.options.readOnly) return undefined;
     return { file: dataFileName(this.active.file.id), size: this.durableSize };
+  }
+
+  /**
+   * Where the store's appends have reached: the active data file and its size, written
+   * or buffered. A mark to roll back to (see `rollBackTo`): take it together with what
+   * the bytes before it hold, and `sync` before relying on them. Undefined for a
+   * read-only or closed store.
+   */
+  appendedPosition(): DurablePosition | undefined {
+    if (this.closed || !this.active || this.options.readOnly) return undefined;
+    return { file: dataFileName(this.active.file.id), size: this.active.file.size };
+  }
+
+  /**
+   * Keeps merges to the files before `mark`'s file, so that a later `rollBackTo(mark)`
+   * finds the bytes after it where they were written. A Raft node sets it to the mark it
+   * saved with its applied index.
+   */
+  protectFrom(mark: DurablePosition): void {
+    this.mergeBefore = parseDataFileName(mark.file);
   }
 
   /**
@@ -730,6 +753,7 @@ export class Bitcask {
     // An interrupted replace: a writable open finishes it; a read-only one reads what it left standing.
     const marker = readReplaceMarker(this.dir);
     if (marker && !this.options.readOnly) settleReplaceMarker(this.dir, marker);
+    if (this.options.rollBackTo && !marker && !this.options.readOnly) rollBackTo(this.dir, this.options.rollBackTo, this.options.logger);
     const names = fs.readdirSync(this.dir);
     const ids = names
       .map(parseDataFileName)

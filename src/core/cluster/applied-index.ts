@@ -75,10 +75,11 @@ export interface AppliedCheckpointOptions {
   /** The Raft directory the index is saved in. */
   dir: string;
   /**
-   * The store the applied entries wrote to; `sync()` resolves once all of it is durable,
-   * and `durablePosition()` (when it has one) says where that was, to be saved with the index.
+   * The store the applied entries wrote to: `appendedPosition()` says where its appends
+   * stand (taken together with the index), `sync()` resolves once they are durable, and
+   * `protectFrom` keeps merges away from what comes after the position saved.
    */
-  store: { sync(): Promise<void>; durablePosition?(): StorePosition | undefined };
+  store: { sync(): Promise<void>; appendedPosition?(): StorePosition | undefined; protectFrom?(position: StorePosition): void };
   /** The index applied to the store so far. */
   applied: () => number;
   logger: Logger;
@@ -90,17 +91,16 @@ export interface AppliedCheckpointOptions {
  * Records how far the store has durably applied the log, so a restart replays only the
  * entries after it. The store is written without fsync as entries are applied (the log
  * holds them durably already); every `intervalMs` the store is fsynced, and only then is
- * the index applied before that fsync saved. So the saved index never runs ahead of the
- * data, and may lag it: on restart the entries in between are applied a second time.
- * That is harmless because every replicated command sets each key it touches to a value
- * (or deletes it) regardless of the key's current value — applying entries a second
- * time, in order, ends in the same state. A command whose effect depends on the current
- * value (INCR, APPEND) must not be added before this index moves into the store's own
- * records.
+ * the index applied before that fsync saved, with the position the store's appends had
+ * reached at that same moment. So the saved index never runs ahead of the data, and may
+ * lag it. On restart the store is first rolled back to that position (`rollBackTo`),
+ * removing the effects of the entries after the index, and those entries are then
+ * applied again from the log: each meets the store exactly as the first time, so a
+ * command whose effect depends on the current value (INCR, APPEND) is never applied
+ * twice. Merges are kept to the files before the saved position (`protectFrom`).
  *
- * With the index goes the store's durable position after that fsync: on restart, a store
- * that holds less than that position lost data the index counts as applied, which the
- * replay would not bring back (`Cluster.open` rebuilds it then).
+ * A store that holds less than that position lost data the index counts as applied,
+ * which the replay would not bring back (`Cluster.open` rebuilds it then).
  */
 export class AppliedCheckpoint {
   private readonly opts: AppliedCheckpointOptions;
@@ -127,12 +127,13 @@ export class AppliedCheckpoint {
   /** Fsyncs the store and saves the index applied before it, if it moved. Never rejects: a failure is logged. */
   save(): Promise<void> {
     this.saving = this.saving.then(async () => {
+      // The index and the position are taken together: nothing is applied in between.
       const index = this.opts.applied();
+      const position = this.opts.store.appendedPosition?.();
       if (index <= this.saved) return;
       try {
         await this.opts.store.sync();
-        writeAppliedIndex(this.opts.dir, index, this.opts.store.durablePosition?.());
-        this.saved = index;
+        this.write(index, position);
       } catch (err) {
         this.opts.logger.warn(`saving the applied index failed: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -147,11 +148,17 @@ export class AppliedCheckpoint {
   saveIndex(index: number): Promise<void> {
     const run = this.saving.then(async () => {
       await this.opts.store.sync();
-      writeAppliedIndex(this.opts.dir, index, this.opts.store.durablePosition?.());
-      this.saved = index;
+      this.write(index, this.opts.store.appendedPosition?.());
     });
     this.saving = run.catch(() => {});
     return run;
+  }
+
+  /** Saves `index` with `position` and keeps merges away from what comes after it. */
+  private write(index: number, position: StorePosition | undefined): void {
+    writeAppliedIndex(this.opts.dir, index, position);
+    this.saved = index;
+    if (position) this.opts.store.protectFrom?.(position);
   }
 
   /** Stops the timer and saves one last time. */

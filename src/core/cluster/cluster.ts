@@ -120,6 +120,8 @@ export class Cluster {
     const log = DiskLogStore.open(raftDir, logOptionsOf(opts));
     try {
       const saved = readApplied(raftDir, opts.logger);
+      // Merges keep away from what a restart would roll back (see `AppliedCheckpoint`).
+      if (saved.position) opts.store.protectFrom(saved.position);
       checkLog(opts, log, saved.index);
       await recoverStore(opts, log, saved);
     } catch (err) {

@@ -1,6 +1,8 @@
 import os from 'node:os';
+import path from 'node:path';
 import { Bitcask } from '../bitcask/index.js';
-import { Cluster } from '../cluster/cluster.js';
+import { Cluster, RAFT_DIR } from '../cluster/cluster.js';
+import { readApplied } from '../cluster/applied-index.js';
 import type { NodeCredentials } from '../cluster/credentials.js';
 import { joinCluster } from '../cluster/join.js';
 import { DiskSpaceGuard } from '../cluster/disk-space.js';
@@ -69,8 +71,11 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   // How this node reaches its peers: the cluster secret (or the password), over TLS when it serves TLS.
   const credentials: NodeCredentials = { password: config.requirepass, clusterSecret: config.clusterSecret, tls: nodeTls?.client, routes: config.peerRoutes };
   const metrics = config.metrics ? createNodeMetrics() : undefined;
-  // The Raft log holds every write durably; the store is fsynced by the applied-index checkpoint.
+  // The Raft log holds every write durably; the store is fsynced by the applied-index checkpoint,
+  // and rolled back to where it was when the index was saved: the log replays what came after.
+  const saved = readApplied(path.join(config.dir, RAFT_DIR), logger);
   const store = await Bitcask.open(config.dir, {
+    rollBackTo: saved.position,
     sync: 'none',
     maxKeySize: config.maxKeySize,
     maxValueSize: config.maxValueSize,

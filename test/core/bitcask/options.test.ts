@@ -21,6 +21,7 @@ t.test('defaults', async (t) => {
     readOnly: false,
     cacheSize: 64 * MiB,
     onSync: ignoreSync,
+    rollBackTo: undefined,
   };
   for (const input of [undefined, {}, { maxFileSize: undefined, sync: undefined, clock: undefined }]) {
     const r = resolveOptions(input as BitcaskOptions | undefined);
@@ -44,6 +45,7 @@ t.test('given values are kept', async (t) => {
       readOnly: true,
       cacheSize: 0,
       onSync: () => {},
+      rollBackTo: { file: '0000000001.data', size: 5 },
     };
     const r = resolveOptions(opts);
     t.strictSame(r, opts);

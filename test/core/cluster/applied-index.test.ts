@@ -172,18 +172,32 @@ t.test('AppliedCheckpoint.save', async (t) => {
     t.equal(readAppliedIndex(f.dir, f.logger), 8);
   });
 
-  t.test('saves the store\'s durable position after the fsync with the index, on save and saveIndex', async (t) => {
+  t.test('saves the position the store\'s appends had reached with the index (taken together), and protects it from merges', async (t) => {
     const f = fixture(t);
     let size = 0;
-    const store = Object.assign(f.store, { durablePosition: () => ({ file: '0000000003.data', size }) });
+    let release!: () => void;
+    const protectedFrom: unknown[] = [];
+    const store = Object.assign(f.store, {
+      appendedPosition: () => ({ file: '0000000003.data', size }),
+      protectFrom: (p: unknown) => void protectedFrom.push(p),
+    });
     const checkpoint = new AppliedCheckpoint({ dir: f.dir, store, applied: () => f.applied.value, logger: f.logger, intervalMs: 10 }, 0);
     f.applied.value = 4;
     size = 100;
-    await checkpoint.save();
+    f.store.hold = new Promise<void>((r) => (release = r));
+    const saving = checkpoint.save();
+    await until(() => f.store.syncs === 1);
+    size = 180; // appended while the fsync runs: after the position saved
+    f.applied.value = 5;
+    release();
+    await saving;
+    f.store.hold = undefined;
     t.strictSame(readApplied(f.dir, f.logger), { index: 4, position: { file: '0000000003.data', size: 100 } });
+    t.strictSame(protectedFrom, [{ file: '0000000003.data', size: 100 }]);
     size = 250;
     await checkpoint.saveIndex(9);
     t.strictSame(readApplied(f.dir, f.logger), { index: 9, position: { file: '0000000003.data', size: 250 } });
+    t.equal(protectedFrom.length, 2);
   });
 
   t.test('saves the index read before the fsync, not one applied during it', async (t) => {
