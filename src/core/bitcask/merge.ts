@@ -6,7 +6,9 @@ import { DataFile, scanRecords } from './datafile.js';
 import { compareFileIds, dataFileName, hintFileName, TEMP_SUFFIX, type FileId } from './file-id.js';
 import { fsyncDir } from './fs-util.js';
 import { HintWriter } from './hint.js';
+import { yieldToEventLoop, type MergePace } from './merge-throttle.js';
 import { RECORD_HEADER_SIZE } from './record.js';
+import { sortUint32 } from './store-view.js';
 import type { KeyDir } from './keydir.js';
 
 /**
@@ -32,6 +34,8 @@ export interface MergeOptions {
   onStep?: (step: MergeStep) => void | Promise<void>;
   /** Bytes of input read between yields to the event loop (default 4 MiB). */
   yieldEveryBytes?: number;
+  /** Awaited after each `yieldEveryBytes` of input; rate limits (see `mergeThrottle`). Default: one turn of the event loop. */
+  pace?: MergePace;
 }
 
 /** What a merge did. */
@@ -104,6 +108,7 @@ interface Moves {
 export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promise<MergeResult> {
   const step = opts.onStep ?? (() => undefined);
   const yieldEvery = opts.yieldEveryBytes ?? 4 << 20;
+  const pace = opts.pace ?? yieldToEventLoop;
   const inputs = host.files
     .map((slot, ordinal) => ({ slot, ordinal }))
     .filter((x): x is { slot: NonNullable<typeof x.slot>; ordinal: number } => x.slot !== undefined && x.ordinal !== host.activeFileOrdinal)
@@ -133,7 +138,7 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
       result.inputBytes += file.size;
       // Live records of this file in offset order, walked alongside the scan: no key
       // lookups, and a record whose key moved on since is simply not copied.
-      const { slots: liveSlots, offsets: liveOffsets } = live.get(ordinal) ?? { slots: [], offsets: [] };
+      const { slots: liveSlots, offsets: liveOffsets } = byOffset(live.get(ordinal)!);
       let next = 0;
       let pos = 0;
       while (pos < file.size) {
@@ -162,12 +167,13 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
           yieldEvery,
         );
         if (scanned.problem) throw new CorruptionError(file.path, scanned.problem.offset, scanned.problem.reason);
+        await pace(scanned.next - pos);
         pos = scanned.next;
-        await new Promise((resolve) => setImmediate(resolve));
         if (host.closing) throw new BitraftError('CLOSED', 'the store was closed during the merge');
       }
     }
-    for (const out of outputs) out.file.syncNow();
+    // On the thread pool: the outputs may hold many MiB not yet on disk.
+    for (const out of outputs) await syncOutput(out.file);
     await step('outputs-written');
     for (const out of outputs) {
       fs.renameSync(out.tmpPath, out.finalPath);
@@ -232,6 +238,12 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
   return result;
 }
 
+/** Flushes `file` and fdatasyncs it without blocking the event loop. */
+function syncOutput(file: DataFile): Promise<void> {
+  file.flush();
+  return new Promise((resolve, reject) => fs.fdatasync(file.fd, (err) => (err ? reject(err) : resolve())));
+}
+
 function discardOutputs(outputs: Output[]): void {
   for (const out of outputs) {
     for (const cleanup of [
@@ -252,20 +264,58 @@ function discardOutputs(outputs: Output[]): void {
   }
 }
 
-/** For each input file, its live records when the merge starts: keydir slots and offsets, by offset. */
-function liveSlotsByFile(host: MergeHost, inputs: ReadonlySet<number>): Map<number, { slots: number[]; offsets: number[] }> {
-  const byFile = new Map<number, number[]>();
-  host.keydir.forEachSlot((slot) => {
-    const file = host.keydir.fileOf(slot);
-    if (!inputs.has(file)) return;
-    let list = byFile.get(file);
-    if (!list) byFile.set(file, (list = []));
-    list.push(slot);
-  });
-  const out = new Map<number, { slots: number[]; offsets: number[] }>();
-  for (const [file, list] of byFile) {
-    list.sort((a, b) => host.keydir.offsetOf(a) - host.keydir.offsetOf(b));
-    out.set(file, { slots: list, offsets: list.map((slot) => host.keydir.offsetOf(slot)) });
+/** Live records of one input file: keydir slots and the offsets of their records. */
+interface LiveRecords {
+  slots: Uint32Array;
+  offsets: Uint32Array;
+}
+
+/**
+ * For each input file, its live records when the merge starts, in slot order. Reads a
+ * copy of the keydir's locations in slot order (sequential, where a walk of the hash
+ * table's buckets jumps about) into typed arrays: a few ms for a million keys.
+ */
+function liveSlotsByFile(host: MergeHost, inputs: ReadonlySet<number>): Map<number, LiveRecords> {
+  const { files, offsets } = host.keydir.snapshotLocations();
+  const isInput = new Uint8Array(host.files.length);
+  for (const ordinal of inputs) isInput[ordinal] = 1;
+  const counts = new Uint32Array(host.files.length);
+  // A free slot's NO_FILE is past the end: compared first, as reading out of range is slow.
+  for (let slot = 0; slot < files.length; slot++) if (files[slot]! < isInput.length && isInput[files[slot]!] === 1) counts[files[slot]!]!++;
+  const out = new Map<number, LiveRecords>();
+  for (const ordinal of inputs) out.set(ordinal, { slots: new Uint32Array(counts[ordinal]!), offsets: new Uint32Array(counts[ordinal]!) });
+  counts.fill(0);
+  for (let slot = 0; slot < files.length; slot++) {
+    const file = files[slot]!;
+    if (file >= isInput.length || isInput[file] !== 1) continue;
+    const live = out.get(file)!;
+    live.slots[counts[file]!] = slot;
+    live.offsets[counts[file]!++] = offsets[slot]!;
   }
   return out;
+}
+
+/**
+ * `live` ordered by offset, as the scan meets the records. Sorted one file at a time, as
+ * the merge reaches it (a radix sort): the offsets of a file are distinct, so each
+ * slot's place is the rank of its offset among them.
+ */
+function byOffset(live: LiveRecords): LiveRecords {
+  const offsets = live.offsets.slice();
+  sortUint32(offsets, new Uint32Array(offsets.length));
+  const slots = new Uint32Array(live.slots.length);
+  for (let i = 0; i < slots.length; i++) slots[rankOf(offsets, live.offsets[i]!)] = live.slots[i]!;
+  return { slots, offsets };
+}
+
+/** Index of `value` in `sorted` (ascending, distinct values; `value` is one of them). */
+function rankOf(sorted: Uint32Array, value: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

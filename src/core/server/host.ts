@@ -1,9 +1,10 @@
 import os from 'node:os';
 import { Bitcask } from '../bitcask/index.js';
+import { AutoMerger, checkAutoMergeSettings, type AutoMergeSettings } from '../cluster/auto-merge.js';
 import { Cluster } from '../cluster/cluster.js';
 import type { NodeCredentials } from '../cluster/credentials.js';
 import { joinCluster } from '../cluster/join.js';
-import { DiskSpaceGuard } from '../cluster/disk-space.js';
+import { DiskSpaceGuard, statfsFreeBytes } from '../cluster/disk-space.js';
 import { LeaderRouter } from '../cluster/leader-router.js';
 import { PeerTransport } from '../cluster/peer-transport.js';
 import { RaftProposer } from '../cluster/raft-proposer.js';
@@ -56,6 +57,8 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   if (config.electionMs < 2 * config.heartbeatMs) {
     throw new BitraftError('INVALID_ARGUMENT', 'the election timeout must be at least twice the heartbeat interval');
   }
+  const merging: AutoMergeSettings = { deadRatio: config.mergeDeadRatio, minDeadBytes: config.mergeMinDeadBytes, bytesPerSecond: config.mergeRate, checkIntervalMs: config.mergeCheckMs };
+  checkAutoMergeSettings(merging);
   const nodeTls = config.tls ? loadNodeTls(config.tls) : undefined;
   // How this node reaches its peers: the cluster secret (or the password), over TLS when it serves TLS.
   const credentials: NodeCredentials = { password: config.requirepass, clusterSecret: config.clusterSecret, tls: nodeTls?.client, routes: config.peerRoutes };
@@ -72,6 +75,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const machine = new KvMachine(store);
   const disk = new DiskSpaceGuard({ dir: config.dir, minFreeBytes: config.minFreeSpace, logger });
   const transport = new PeerTransport({ credentials, logger });
+  const autoMerge = new AutoMerger({ ...merging, store, logger, freeBytes: () => statfsFreeBytes(config.dir), minFreeBytes: config.minFreeSpace });
   let stopping: Promise<void> | undefined;
   let markStopped!: () => void;
   const stopped = new Promise<void>((resolve) => {
@@ -83,6 +87,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     version,
     machine,
     logger,
+    autoMerge,
     stats: { startedAt: Date.now(), connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0 },
     get cluster() {
       return late.cluster!;
@@ -104,6 +109,8 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info(`shutting down: ${reason}`);
+      // A running merge is abandoned at once (the store stays as it was), not waited for.
+      autoMerge.stop();
       const cluster = late.cluster!;
       if (cluster.isLeader && cluster.status().conf.voters.length > 1) {
         const to = await cluster.transferLeadership(undefined, config.electionMs * 2).catch(() => undefined);
@@ -157,6 +164,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   }
   const cluster = late.cluster;
   cluster.start();
+  autoMerge.start();
   logger.info(`listening on ${config.host}:${port}${nodeTls ? ' (TLS)' : ''} as ${cluster.id} (durability ${config.durability}, consistency ${config.consistency})`);
   for (const warning of startupWarnings(config)) logger.warn(warning);
   if (config.join !== undefined) {
