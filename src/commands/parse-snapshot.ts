@@ -5,7 +5,7 @@ import { exportSnapshot, openStateInput, type ExportReport } from '../core/snaps
 /** `bitraft parse-snapshot`: streams a snapshot's state.bin as Redis SET commands (or JSON lines). */
 export default class ParseSnapshot extends Command {
   static override summary = 'Stream a snapshot as Redis SET commands.';
-  static override description = `Reads a snapshot's state.bin (bitraft, Go bitraft or kvnode: a gzip stream of [u64 LE key length][key][u64 LE value length][value] records) and writes one RESP command \`SET key value\` per record to stdout, so \`redis-cli --pipe\` restores it into any Redis-protocol server. Streams in constant memory whatever the snapshot size; keys and values are copied byte for byte. Use - to read the snapshot from stdin.
+  static override description = `Reads a snapshot's state.bin (bitraft, Go bitraft or kvnode: a gzip stream of [u64 LE key length][key][u64 LE value length][value] records) and writes one RESP command \`SET key value\` per record to stdout (\`SET key value PXAT ms\` for a key that expires, from bitraft's expiry records), so \`redis-cli --pipe\` restores it into any Redis-protocol server. Streams in constant memory whatever the snapshot size; keys and values are copied byte for byte. Use - to read the snapshot from stdin.
 
 --format json writes one JSON object per line instead: {"key":"…","value":"…"} when the bytes are valid UTF-8; a field that is not valid UTF-8 is written as "key64"/"value64" holding its base64, so every record round-trips exactly.
 
@@ -29,7 +29,7 @@ A file that is not a valid snapshot, or that is cut short, is an error (exit 1) 
   };
 
   static override flags = {
-    format: Flags.option({ options: ['resp', 'json'] as const, default: 'resp' as const, summary: 'Output: RESP SET commands, or JSON lines (key/value, or key64/value64 in base64 when not UTF-8).' })(),
+    format: Flags.option({ options: ['resp', 'json'] as const, default: 'resp' as const, summary: 'Output: RESP SET commands, or JSON lines (key/value, or key64/value64 in base64 when not UTF-8; expiresAt for a key that expires).' })(),
     kvnode: Flags.boolean({ summary: 'Strip the "k" prefix byte of kvnode keys; skip (and count) keys without it.', default: false }),
     count: Flags.boolean({ summary: 'Only print the number of records (kept records with --kvnode).', default: false }),
   };

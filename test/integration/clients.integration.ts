@@ -8,7 +8,7 @@
 import { Redis } from 'ioredis';
 import { commandOptions, createClient } from 'redis';
 import t from 'tap';
-import { startServer, type ServerHandle, type Teardownable } from '../helpers/server.js';
+import { startRedisServer, startServer, type ServerHandle, type Teardownable } from '../helpers/server.js';
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 const BINARY_KEYS: Buffer[] = [
@@ -246,4 +246,44 @@ t.test('node-redis with default options', async (t) => {
   });
 
   await client.quit();
+});
+
+t.test('WATCH with two connections: the same EXEC replies as redis-server', async (t) => {
+  const bit = await startServer(t);
+  const ref = await startRedisServer(t);
+  const run = async (port: number): Promise<unknown[]> => {
+    const a = new Redis(port, '127.0.0.1');
+    const b = new Redis(port, '127.0.0.1');
+    t.teardown(() => {
+      a.disconnect();
+      b.disconnect();
+    });
+    const out: unknown[] = [];
+    await a.set('balance', '100');
+    // Unchanged: the transaction runs.
+    await a.watch('balance');
+    const seen = Number(await a.get('balance'));
+    out.push(await a.multi().set('balance', String(seen - 30)).exec());
+    // Changed by another connection between WATCH and EXEC: EXEC answers null.
+    await a.watch('balance');
+    await b.incrby('balance', 5);
+    out.push(await a.multi().set('balance', '0').exec());
+    out.push(await a.get('balance'));
+    // An absent key created meanwhile, and a key that gets an expiry, abort too.
+    await a.watch('fresh', 'balance');
+    await b.set('fresh', 'x');
+    out.push(await a.multi().get('fresh').exec());
+    await a.watch('balance');
+    await b.expire('balance', 1000);
+    out.push(await a.multi().get('balance').exec());
+    // UNWATCH: runs whatever happened.
+    await a.watch('balance');
+    await b.set('balance', '1');
+    await a.unwatch();
+    out.push(await a.multi().get('balance').exec());
+    return out;
+  };
+  const ours = await run(bit.port);
+  t.same(ours, await run(ref.port));
+  t.same(ours, [[[null, 'OK']], null, '75', null, null, [[null, '1']]]);
 });

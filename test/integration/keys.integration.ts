@@ -9,7 +9,7 @@
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { seededRng } from '../../src/core/support/rng.js';
-import { requireTools, startRedisServer, startServer } from '../helpers/server.js';
+import { redisCli, requireTools, startRedisServer, startServer } from '../helpers/server.js';
 
 requireTools('redis-server', 'redis-cli', 'redis-benchmark');
 
@@ -310,4 +310,27 @@ t.test('bad options: -ERR syntax error', async (t) => {
     t.match(err, /^ERR /, `KEYS ${args.map((a) => JSON.stringify(a)).join(' ')} is an error: ${err}`);
   }
   t.same(await redis.keys('*'), ['k'], 'the server still answers');
+});
+
+t.test('SCAN: redis-cli --scan and ioredis scanStream walk every key once, as on redis-server', async (t) => {
+  const bit = await startServer(t);
+  const ref = await startRedisServer(t);
+  const pairs: [Buffer, Buffer][] = Array.from({ length: 3000 }, (_, i) => [L(`user:${i}`), L(`v${i}`)]);
+  pairs.push([L('other:1'), L('x')], [L('other:2'), L('x')]);
+  for (const port of [bit.port, ref.port]) await load(client(t, port), pairs);
+  for (const args of [['--scan'], ['--scan', '--pattern', 'user:1*'], ['--scan', '--pattern', 'other:*']]) {
+    const ours = redisCli(bit.port, args);
+    const theirs = redisCli(ref.port, args);
+    t.equal(ours.status, 0, ours.stderr);
+    const lines = ours.stdout.trim().split('\n');
+    t.same(lines, [...lines].sort(), `${args.join(' ')}: in byte order`);
+    t.same(lines, theirs.stdout.trim().split('\n').sort(), `${args.join(' ')}: the same keys as redis-server`);
+  }
+  const seen: string[] = [];
+  const stream = client(t, bit.port).scanStream({ match: 'user:*', count: 100 });
+  for await (const page of stream as AsyncIterable<string[]>) seen.push(...page);
+  t.equal(seen.length, 3000);
+  t.equal(new Set(seen).size, 3000, 'each once');
+  const random = await client(t, bit.port).randomkey();
+  t.ok(random !== null && (random.startsWith('user:') || random.startsWith('other:')));
 });

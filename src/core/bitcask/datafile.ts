@@ -175,21 +175,24 @@ export class DataFile {
     return this.buffered;
   }
 
-  /** Appends one record and returns its offset. Large records bypass the buffer. */
-  appendRecord(key: Uint8Array, value: Uint8Array, tombstone: boolean, tstamp: number): number {
+  /**
+   * Appends one record (with an expiry when `expiresAt`, ms since the epoch, is not 0)
+   * and returns its offset. Large records bypass the buffer.
+   */
+  appendRecord(key: Uint8Array, value: Uint8Array, tombstone: boolean, tstamp: number, expiresAt = 0): number {
     const buffer = this.buffer;
     if (!buffer) throw new TypeError(`${this.path} is not open for appends`);
-    const size = recordSize(key.length, value.length);
+    const size = recordSize(key.length, value.length, expiresAt);
     if (this.buffered + size > buffer.length) this.flush();
     const offset = this.size;
     if (size > buffer.length) {
       const rec = Buffer.allocUnsafe(size);
-      encodeRecordInto(rec, 0, key, value, tombstone, tstamp);
+      encodeRecordInto(rec, 0, key, value, tombstone, tstamp, expiresAt);
       this.writeAt(rec, size, offset);
       this.written += size;
       return offset;
     }
-    encodeRecordInto(buffer, this.buffered, key, value, tombstone, tstamp);
+    encodeRecordInto(buffer, this.buffered, key, value, tombstone, tstamp, expiresAt);
     this.buffered += size;
     return offset;
   }

@@ -7,8 +7,9 @@ import { writeFully } from './datafile.js';
  * store reads keys and locations only. Layout (little-endian):
  *
  * - magic `BKH1`
- * - per record: flags u8 (bit 0 tombstone; the other bits are 0), tstamp u32, key length
- *   u32, offset u32, record size u32, key bytes
+ * - per record: flags u8 (bit 0 tombstone, bit 1 expires; the other bits are 0), tstamp
+ *   u32, key length u32, offset u32, record size u32, key bytes, then — only when it
+ *   expires — the expiry (ms since the epoch) as two u32, low word first
  * - trailer: entry count u32, size of the data file it describes u32, CRC-32 of every
  *   byte before it u32
  *
@@ -17,8 +18,11 @@ import { writeFully } from './datafile.js';
  */
 const MAGIC = Buffer.from('BKH1', 'latin1');
 const ENTRY_HEADER = 17;
-/** The flag bit of a tombstone; no other flag bit is defined. */
+/** The flag bit of a tombstone. */
 const TOMBSTONE = 1;
+/** The flag bit of a key that expires: its expiry follows the key. */
+const EXPIRES = 2;
+const EXPIRY_BYTES = 8;
 const TRAILER = 12;
 const BUFFER_SIZE = 1 << 20;
 
@@ -26,6 +30,8 @@ const BUFFER_SIZE = 1 << 20;
 export interface HintEntry {
   tombstone: boolean;
   tstamp: number;
+  /** Expiry of the key, ms since the epoch; 0 when it never expires. */
+  expiresAt: number;
   key: Buffer;
   offset: number;
   size: number;
@@ -86,21 +92,27 @@ export class HintWriter {
     this.count = resume.count;
   }
 
-  /** Adds the entry for one record. */
-  add(tombstone: boolean, tstamp: number, key: Uint8Array, offset: number, size: number): void {
-    const need = ENTRY_HEADER + key.length;
+  /** Adds the entry for one record; `expiresAt` is its expiry (ms since the epoch), 0 for none. */
+  add(tombstone: boolean, tstamp: number, key: Uint8Array, offset: number, size: number, expiresAt = 0): void {
+    const need = ENTRY_HEADER + key.length + (expiresAt > 0 ? EXPIRY_BYTES : 0);
     if (this.len + need > this.buf.length) this.drain();
     if (need > this.buf.length) this.buf = Buffer.allocUnsafe(need);
     const b = this.buf;
     let p = this.len;
-    b[p] = tombstone ? TOMBSTONE : 0;
+    b[p] = (tombstone ? TOMBSTONE : 0) | (expiresAt > 0 ? EXPIRES : 0);
     b.writeUInt32LE(tstamp >>> 0, p + 1);
     b.writeUInt32LE(key.length, p + 5);
     b.writeUInt32LE(offset, p + 9);
     b.writeUInt32LE(size, p + 13);
     p += ENTRY_HEADER;
     b.set(key, p);
-    this.len = p + key.length;
+    p += key.length;
+    if (expiresAt > 0) {
+      b.writeUInt32LE(expiresAt % 2 ** 32, p);
+      b.writeUInt32LE(Math.floor(expiresAt / 2 ** 32), p + 4);
+      p += EXPIRY_BYTES;
+    }
+    this.len = p;
     this.count++;
   }
 
@@ -155,7 +167,7 @@ export class HintWriter {
  * its state when it is intact and describes a data file of `dataSize` bytes. Intact means
  * the CRC matches, the data size is `dataSize`, the entries exactly fill the space before
  * the trailer, their count is the trailer's, and no entry sets a flag bit other than the
- * tombstone's.
+ * tombstone's and the expiry's (not both).
  */
 export function checkHint(data: Buffer, dataSize: number): HintState | string {
   if (data.length < MAGIC.length + TRAILER || !data.subarray(0, MAGIC.length).equals(MAGIC)) return 'not a hint file';
@@ -165,14 +177,18 @@ export function checkHint(data: Buffer, dataSize: number): HintState | string {
   if (data.readUInt32LE(t + 4) !== dataSize) return `describes ${data.readUInt32LE(t + 4)} data bytes, file has ${dataSize}`;
   let p = MAGIC.length;
   let count = 0;
+  let keyBytes = 0;
   while (p < t) {
     if (t - p < ENTRY_HEADER) return 'truncated entry';
-    if ((data[p]! & ~TOMBSTONE) !== 0) return `unknown flags 0x${data[p]!.toString(16).padStart(2, '0')}`;
-    p += ENTRY_HEADER + data.readUInt32LE(p + 5);
+    const flags = data[p]!;
+    if ((flags & ~(TOMBSTONE | EXPIRES)) !== 0 || flags === (TOMBSTONE | EXPIRES)) return `unknown flags 0x${flags.toString(16).padStart(2, '0')}`;
+    const keyLength = data.readUInt32LE(p + 5);
+    keyBytes += keyLength;
+    p += ENTRY_HEADER + keyLength + (flags & EXPIRES ? EXPIRY_BYTES : 0);
     count++;
   }
   if (p !== t || count !== data.readUInt32LE(t)) return 'entry count mismatch';
-  return { count, entriesEnd: t, crc: entriesCrc, keyBytes: t - MAGIC.length - count * ENTRY_HEADER };
+  return { count, entriesEnd: t, crc: entriesCrc, keyBytes };
 }
 
 /** `checkHint` as a yes/no: the reason a hint cannot be trusted, or undefined when it is intact. */
@@ -183,25 +199,29 @@ export function validateHint(data: Buffer, dataSize: number): string | undefined
 
 /** Calls `onEntry` for every entry of a hint that `validateHint` accepted. */
 export function forEachHint(data: Buffer, onEntry: (e: HintEntry) => void): void {
-  forEachHintRaw(data, (tombstone, tstamp, keyStart, keyEnd, offset, size) =>
-    onEntry({ tombstone, tstamp, offset, size, key: data.subarray(keyStart, keyEnd) }),
+  forEachHintRaw(data, (tombstone, tstamp, keyStart, keyEnd, offset, size, expiresAt) =>
+    onEntry({ tombstone, tstamp, offset, size, key: data.subarray(keyStart, keyEnd), expiresAt }),
   );
 }
 
 /**
  * The allocation-free form of `forEachHint` for loading a store: the key is given as
- * `data[keyStart..keyEnd)`. `tombstone` is the flags' tombstone bit.
+ * `data[keyStart..keyEnd)`. `tombstone` is the flags' tombstone bit; `expiresAt` the
+ * key's expiry (ms since the epoch), 0 when it never expires.
  */
 export function forEachHintRaw(
   data: Buffer,
-  onEntry: (tombstone: boolean, tstamp: number, keyStart: number, keyEnd: number, offset: number, size: number) => void,
+  onEntry: (tombstone: boolean, tstamp: number, keyStart: number, keyEnd: number, offset: number, size: number, expiresAt: number) => void,
 ): void {
   const t = data.length - TRAILER;
   let p = MAGIC.length;
   while (p < t) {
+    const flags = data[p]!;
     const keyStart = p + ENTRY_HEADER;
     const keyEnd = keyStart + data.readUInt32LE(p + 5);
-    onEntry((data[p]! & TOMBSTONE) !== 0, data.readUInt32LE(p + 1), keyStart, keyEnd, data.readUInt32LE(p + 9), data.readUInt32LE(p + 13));
-    p = keyEnd;
+    const expires = (flags & EXPIRES) !== 0;
+    const expiresAt = expires ? data.readUInt32LE(keyEnd) + data.readUInt32LE(keyEnd + 4) * 2 ** 32 : 0;
+    onEntry((flags & TOMBSTONE) !== 0, data.readUInt32LE(p + 1), keyStart, keyEnd, data.readUInt32LE(p + 9), data.readUInt32LE(p + 13), expiresAt);
+    p = keyEnd + (expires ? EXPIRY_BYTES : 0);
   }
 }

@@ -81,9 +81,36 @@ export class KeyDir {
     this.sizes = new Uint32Array(n);
   }
 
+  /** Expiry (ms since the epoch) by slot, for the keys that expire: usually few, so a sparse map. */
+  private readonly expiries = new Map<number, number>();
+
   /** Number of live keys. */
   get size(): number {
     return this.table.size;
+  }
+
+  /** Number of live keys that expire. */
+  get expiringCount(): number {
+    return this.expiries.size;
+  }
+
+  /** Expiry of the key in a live `slot` (ms since the epoch), or 0 when it never expires. */
+  expiryOf(slot: number): number {
+    return this.expiries.get(slot) ?? 0;
+  }
+
+  /** Sets the expiry of the key in a live `slot`; 0 makes it never expire. */
+  setExpiry(slot: number, expiresAt: number): void {
+    if (expiresAt > 0) this.expiries.set(slot, expiresAt);
+    else this.expiries.delete(slot);
+  }
+
+  /**
+   * `[slot, expiresAt]` of every key that expires, in the order their expiry was set. The
+   * iterator is live: it sees expiries set after it was made, and skips those removed.
+   */
+  expiring(): IterableIterator<[number, number]> {
+    return this.expiries.entries();
   }
 
   /**
@@ -143,8 +170,28 @@ export class KeyDir {
     if (slot < 0) return false;
     // A freed slot points at no file, so a merge holding its number sees it moved on.
     this.files[slot] = NO_FILE;
+    this.expiries.delete(slot);
     if (this.tree?.delete(keyToString(bytes.subarray(start, end)))) this.treeVersion++;
     return true;
+  }
+
+  /**
+   * The slot of a live key picked at random by `random` (uniform in [0, 1)), or -1 when
+   * there is none. Slots are reused, so most are live: a few random probes find one; after
+   * 64 misses it walks on from a random slot to the next live one (O(slots) at worst).
+   */
+  randomSlot(random: () => number): number {
+    const limit = this.table.slotLimit;
+    if (this.table.size === 0) return -1;
+    for (let i = 0; i < 64; i++) {
+      const slot = Math.floor(random() * limit);
+      if (this.files[slot] !== NO_FILE) return slot;
+    }
+    const start = Math.floor(random() * limit);
+    for (let i = 0; ; i++) {
+      const slot = (start + i) % limit;
+      if (this.files[slot] !== NO_FILE) return slot;
+    }
   }
 
   /** Calls `fn` with the slot of every live key, in no particular order; `fn` must not change the keydir. */

@@ -155,7 +155,7 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
             if (!out || (out.file.size > 0 && out.file.size + record.size > host.options.maxFileSize)) out = newOutput();
             // The record is copied byte for byte: same header, timestamp and checksums.
             const at = out.file.appendEncoded(buf.subarray(record.keyStart - RECORD_HEADER_SIZE, record.end));
-            out.hint.add(false, record.tstamp, buf.subarray(record.keyStart, record.valueStart), at, record.size);
+            out.hint.add(false, record.tstamp, buf.subarray(record.keyStart, record.keyEnd), at, record.size, record.expiresAt);
             moves.slots.push(kslot);
             moves.fromFile.push(ordinal);
             moves.fromOffset.push(offset);

@@ -40,6 +40,8 @@ export interface ReplaceOptions {
 export interface ReplaceRecord {
   key: Uint8Array;
   value: Uint8Array;
+  /** When the key expires, ms since the epoch; 0 or absent: never. */
+  expiresAt?: number;
 }
 
 /** A data file of the new contents with its live counters (the store's `FileSlot`). */
@@ -108,7 +110,7 @@ export async function runReplace(host: ReplaceHost, batches: AsyncIterable<Repla
     writeReplaceMarker(host.dir, { from, phase: 'writing' });
     await step('marker-writing');
     for await (const batch of batches) {
-      for (const { key, value } of batch) if (writer.add(key, value)) await step('file-written');
+      for (const { key, value, expiresAt } of batch) if (writer.add(key, value, expiresAt)) await step('file-written');
       // Reads go on during a replace: let them in between batches.
       await new Promise((resolve) => setImmediate(resolve));
       if (host.closing) throw new BitraftError('CLOSED', 'the store was closed during the replace');
@@ -175,27 +177,31 @@ class ReplacementWriter {
     this.nextMajor = from;
   }
 
-  /** Appends one record; `LimitError` when the key or value is too large. Returns whether a full file was sealed first. */
-  add(key: Uint8Array, value: Uint8Array): boolean {
+  /**
+   * Appends one record, expiring at `expiresAt` (ms since the epoch; 0: never);
+   * `LimitError` when the key or value is too large. Returns whether a full file was sealed first.
+   */
+  add(key: Uint8Array, value: Uint8Array, expiresAt = 0): boolean {
     const { maxKeySize, maxValueSize, maxFileSize, clock } = this.host.options;
     if (key.length > maxKeySize) throw new LimitError('KEY_TOO_LARGE', key.length, maxKeySize);
     if (value.length > maxValueSize) throw new LimitError('VALUE_TOO_LARGE', value.length, maxValueSize);
-    const size = recordSize(key.length, value.length);
+    const size = recordSize(key.length, value.length, expiresAt);
     const full = this.current !== undefined && this.current.file.size > 0 && this.current.file.size + size > maxFileSize;
     if (full) this.sealCurrent();
     const out = this.current ?? this.open(true);
     const tstamp = Math.floor(clock.now() / 1000);
-    const offset = out.file.appendRecord(key, value, false, tstamp);
-    out.hint!.add(false, tstamp, key, offset, size);
-    const slot = this.keydir.slot(key);
+    const offset = out.file.appendRecord(key, value, false, tstamp, expiresAt);
+    out.hint!.add(false, tstamp, key, offset, size, expiresAt);
+    let slot = this.keydir.slot(key);
     if (slot >= 0) {
       const old = this.files[this.keydir.fileOf(slot)]!;
       old.liveBytes -= this.keydir.sizeOf(slot);
       old.liveKeys--;
       this.keydir.update(slot, out.ordinal, offset, size);
     } else {
-      this.keydir.insert(key, 0, key.length, out.ordinal, offset, size);
+      slot = this.keydir.insert(key, 0, key.length, out.ordinal, offset, size);
     }
+    this.keydir.setExpiry(slot, expiresAt);
     const target = this.files[out.ordinal]!;
     target.liveBytes += size;
     target.liveKeys++;

@@ -3,10 +3,17 @@ import { readFully, type DataFile } from './datafile.js';
 import { NO_FILE, type LocationSnapshot } from './keydir.js';
 import { decodeRecord, peekRecordSize, RECORD_HEADER_SIZE, type DecodedRecord } from './record.js';
 
-/** One key and its value, as a view gives them. */
+/** One key and its value, as a view gives them, with its expiry (ms since the epoch; 0: never). */
 export interface ViewRecord {
   key: Buffer;
   value: Buffer;
+  expiresAt: number;
+}
+
+/** A key that expires, and when (ms since the epoch). */
+export interface ExpiringKey {
+  key: Buffer;
+  expiresAt: number;
 }
 
 /** How large the batches of `StoreView.batches` are. */
@@ -46,11 +53,15 @@ export class StoreView {
   private started = false;
   private resolveClosed!: () => void;
 
-  /** @internal Created by `Bitcask.openView`. */
+  /**
+   * @internal Created by `Bitcask.openView`. `expiring` lists the keys of the view that
+   * expire, which its records also say one by one.
+   */
   constructor(
     private readonly locations: LocationSnapshot,
     private readonly files: readonly (DataFile | undefined)[],
     private readonly onClose: (view: StoreView) => void,
+    readonly expiring: readonly ExpiringKey[] = [],
   ) {
     this.size = locations.size;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
@@ -167,10 +178,11 @@ function readAlone(file: DataFile, offset: number): ViewRecord {
 
 /** Copies a decoded record's key and value out of `buf` into one new buffer. */
 function copyOut(buf: Buffer, rec: DecodedRecord): ViewRecord {
-  const copy = Buffer.allocUnsafe(rec.end - rec.keyStart);
-  buf.copy(copy, 0, rec.keyStart, rec.end);
-  const keyLength = rec.valueStart - rec.keyStart;
-  return { key: copy.subarray(0, keyLength), value: copy.subarray(keyLength) };
+  const keyLength = rec.keyEnd - rec.keyStart;
+  const copy = Buffer.allocUnsafe(keyLength + rec.end - rec.valueStart);
+  buf.copy(copy, 0, rec.keyStart, rec.keyEnd);
+  buf.copy(copy, keyLength, rec.valueStart, rec.end);
+  return { key: copy.subarray(0, keyLength), value: copy.subarray(keyLength), expiresAt: rec.expiresAt };
 }
 
 /**

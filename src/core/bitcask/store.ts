@@ -250,30 +250,78 @@ export class Bitcask {
   }
 
   /**
-   * The value of `key`, or undefined. Throws `CorruptionError` if its record fails its
-   * checksum. The buffer may be shared with the value cache: do not modify it.
+   * The value of `key`, or undefined. With `now` (ms since the epoch), a key whose expiry
+   * is at or before it reads as absent (it stays stored). Throws `CorruptionError` if its
+   * record fails its checksum. The buffer may be shared with the value cache: do not modify it.
    */
-  get(key: Uint8Array): Buffer | undefined {
+  get(key: Uint8Array, now = 0): Buffer | undefined {
     this.checkOpen();
-    return this.readSlot(this.keydir.slot(key), true);
+    const slot = this.keydir.slot(key);
+    return this.readSlot(this.expiredAt(slot, now) ? -1 : slot, true);
   }
 
-  /** Whether `key` is live. */
-  has(key: Uint8Array): boolean {
+  /** Whether `key` is live (and, when `now` is given, not expired by then; see `get`). */
+  has(key: Uint8Array, now = 0): boolean {
     this.checkOpen();
-    return this.keydir.slot(key) >= 0;
+    const slot = this.keydir.slot(key);
+    return slot >= 0 && !this.expiredAt(slot, now);
+  }
+
+  /** Whether the key in `slot` (a live one, or -1) has an expiry at or before `now` (ms; 0: never true). */
+  private expiredAt(slot: number, now: number): boolean {
+    if (now <= 0 || slot < 0 || this.keydir.expiringCount === 0) return false;
+    const at = this.keydir.expiryOf(slot);
+    return at > 0 && at <= now;
   }
 
   /**
-   * Stores `value` under `key`. Throws `LimitError` when either is too large, and the
-   * write error when the disk refuses it; in both cases nothing changed.
+   * When `key` expires (ms since the epoch): 0 when it never does, -1 when it is absent.
+   * The store itself never expires a key: its owner decides when an expired key goes
+   * (and deletes it).
    */
-  put(key: Uint8Array, value: Uint8Array): void {
+  expiryOf(key: Uint8Array): number {
+    this.checkOpen();
+    const slot = this.keydir.slot(key);
+    return slot < 0 ? -1 : this.keydir.expiryOf(slot);
+  }
+
+  /**
+   * A live key picked at random (`random`: uniform in [0, 1), default `Math.random`), or
+   * undefined when the store is empty; O(1) but for a store that had many more keys than
+   * it has now. A copy.
+   */
+  randomKey(random: () => number = Math.random): Buffer | undefined {
+    this.checkOpen();
+    const slot = this.keydir.randomSlot(random);
+    return slot < 0 ? undefined : this.keydir.keyOf(slot);
+  }
+
+  /** Number of live keys that have an expiry. */
+  get expiringCount(): number {
+    return this.keydir.expiringCount;
+  }
+
+  /**
+   * Every live key that expires, with its expiry, in the order the expiries were set. The
+   * walk is live (it sees later writes, skips keys deleted meanwhile), costs nothing up
+   * front, and may be stopped at any point; keys are copies.
+   */
+  *expiring(): Generator<{ key: Buffer; expiresAt: number }> {
+    this.checkOpen();
+    for (const [slot, expiresAt] of this.keydir.expiring()) yield { key: this.keydir.keyOf(slot), expiresAt };
+  }
+
+  /**
+   * Stores `value` under `key`, expiring at `expiresAt` (ms since the epoch, a safe
+   * integer; 0: never). Throws `LimitError` when either is too large, and the write error
+   * when the disk refuses it; in both cases nothing changed.
+   */
+  put(key: Uint8Array, value: Uint8Array, expiresAt = 0): void {
     this.checkWritable();
     if (key.length > this.options.maxKeySize) throw new LimitError('KEY_TOO_LARGE', key.length, this.options.maxKeySize);
     if (value.length > this.options.maxValueSize) throw new LimitError('VALUE_TOO_LARGE', value.length, this.options.maxValueSize);
-    const size = recordSize(key.length, value.length);
-    const offset = this.append(key, value, false, size);
+    const size = recordSize(key.length, value.length, expiresAt);
+    const offset = this.append(key, value, false, size, expiresAt);
     let slot = this.keydir.slot(key);
     if (slot >= 0) {
       this.forget(slot);
@@ -281,6 +329,7 @@ export class Bitcask {
     } else {
       slot = this.keydir.insert(key, 0, key.length, this.activeOrdinal, offset, size);
     }
+    this.keydir.setExpiry(slot, expiresAt);
     // Recently written values are the likeliest to be read next (the cache keeps a copy).
     this.cache.set(slot, value);
     this.active!.liveBytes += size;
@@ -386,10 +435,12 @@ export class Bitcask {
   openView(): StoreView {
     this.checkOpen();
     if (this.closeRequested) throw closedError();
+    const expiring = [...this.keydir.expiring()].map(([slot, expiresAt]) => ({ key: this.keydir.keyOf(slot), expiresAt }));
     const view = new StoreView(
       this.keydir.snapshotLocations(),
       this.files.map((slot) => slot?.file),
       (v) => this.views.delete(v),
+      expiring,
     );
     this.views.add(view);
     return view;
@@ -583,16 +634,16 @@ export class Bitcask {
     return value;
   }
 
-  private append(key: Uint8Array, value: Uint8Array, tombstone: boolean, size: number): number {
+  private append(key: Uint8Array, value: Uint8Array, tombstone: boolean, size: number, expiresAt = 0): number {
     let active = this.active!;
     if (active.file.size > 0 && active.file.size + size > this.options.maxFileSize) {
       this.rotate();
       active = this.active!;
     }
     const tstamp = Math.floor(this.options.clock.now() / 1000);
-    const offset = active.file.appendRecord(key, value, tombstone, tstamp);
+    const offset = active.file.appendRecord(key, value, tombstone, tstamp, expiresAt);
     this.appended += size;
-    this.addToActiveHint(tombstone, tstamp, key, offset, size);
+    this.addToActiveHint(tombstone, tstamp, key, offset, size, expiresAt);
     this.scheduleTurnEnd();
     return offset;
   }
@@ -759,8 +810,8 @@ export class Bitcask {
       this.startActiveHint(id);
       const seen: SeenRecords | undefined = hint && { offsets: [], sizes: [] };
       problem = scanRecords(probe.fd, probe.size, ({ offset, record, buf }) => {
-        this.applyRecord(ordinal, buf, record.keyStart, record.valueStart, offset, record.size, record.tombstone);
-        this.addToActiveHint(record.tombstone, record.tstamp, buf.subarray(record.keyStart, record.valueStart), offset, record.size);
+        this.applyRecord(ordinal, buf, record.keyStart, record.keyEnd, offset, record.size, record.tombstone, record.expiresAt);
+        this.addToActiveHint(record.tombstone, record.tstamp, buf.subarray(record.keyStart, record.keyEnd), offset, record.size, record.expiresAt);
         seen?.offsets.push(offset);
         seen?.sizes.push(record.size);
       }).problem;
@@ -820,8 +871,8 @@ export class Bitcask {
     // Size the keydir once for the file's keys: exact for a store's only file, and never
     // more than the keys this file alone holds (entries that are updates or tombstones).
     this.keydir.reserve(Math.max(this.keydir.size, state.count), state.keyBytes);
-    forEachHintRaw(data, (tombstone, _tstamp, keyStart, keyEnd, offset, size) =>
-      this.applyRecord(ordinal, data, keyStart, keyEnd, offset, size, tombstone),
+    forEachHintRaw(data, (tombstone, _tstamp, keyStart, keyEnd, offset, size, expiresAt) =>
+      this.applyRecord(ordinal, data, keyStart, keyEnd, offset, size, tombstone, expiresAt),
     );
   }
 
@@ -847,32 +898,33 @@ export class Bitcask {
   private scanInto(ordinal: number, seen?: SeenRecords): { problem?: ScanProblem } {
     const file = this.files[ordinal]!.file;
     return scanRecords(file.fd, file.size, ({ offset, record, buf }) => {
-      this.applyRecord(ordinal, buf, record.keyStart, record.valueStart, offset, record.size, record.tombstone);
+      this.applyRecord(ordinal, buf, record.keyStart, record.keyEnd, offset, record.size, record.tombstone, record.expiresAt);
       seen?.offsets.push(offset);
       seen?.sizes.push(record.size);
     });
   }
 
   /** Applies one record, whose key is `buf[keyStart..keyEnd)`, of the file being loaded to the keydir. */
-  private applyRecord(ordinal: number, buf: Buffer, keyStart: number, keyEnd: number, offset: number, size: number, tombstone: boolean): void {
-    const slot = this.keydir.slot(buf, keyStart, keyEnd);
+  private applyRecord(ordinal: number, buf: Buffer, keyStart: number, keyEnd: number, offset: number, size: number, tombstone: boolean, expiresAt: number): void {
+    let slot = this.keydir.slot(buf, keyStart, keyEnd);
     if (slot >= 0) this.forget(slot);
     if (tombstone) {
       if (slot >= 0) this.keydir.delete(buf, keyStart, keyEnd);
       return;
     }
     if (slot >= 0) this.keydir.update(slot, ordinal, offset, size);
-    else this.keydir.insert(buf, keyStart, keyEnd, ordinal, offset, size);
+    else slot = this.keydir.insert(buf, keyStart, keyEnd, ordinal, offset, size);
+    this.keydir.setExpiry(slot, expiresAt);
     const f = this.files[ordinal]!;
     f.liveBytes += size;
     f.liveKeys++;
   }
 
   /** Adds a hint entry for the active file; a failure drops the hint, never the write. */
-  private addToActiveHint(tombstone: boolean, tstamp: number, key: Uint8Array, offset: number, size: number): void {
+  private addToActiveHint(tombstone: boolean, tstamp: number, key: Uint8Array, offset: number, size: number, expiresAt: number): void {
     if (!this.activeHint) return;
     try {
-      this.activeHint.add(tombstone, tstamp, key, offset, size);
+      this.activeHint.add(tombstone, tstamp, key, offset, size, expiresAt);
     } catch (err) {
       this.dropActiveHint(err);
     }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Bitcask, StoreView } from '../bitcask/index.js';
-import { decodeCommand, type KvMachine } from '../kv/index.js';
+import { decodeEntry, type KvMachine } from '../kv/index.js';
 import { DiskLogStore, LOG_FILE } from '../raft/log-store.js';
 import { RaftDriver, type Transport } from '../raft/driver.js';
 import { RaftNode, type RaftStatus } from '../raft/node.js';
@@ -607,8 +607,8 @@ function replayLog(machine: KvMachine, log: DiskLogStore, from: number, to: numb
       next = e.index + 1;
       if (e.type !== 'command') continue;
       // What KvStateMachine.apply does: a malformed entry is a reply everywhere, no change.
-      const args = decodeCommand(e.data);
-      if (args) machine.apply(args);
+      const decoded = decodeEntry(e.data);
+      if (decoded) machine.apply(decoded.args, undefined, decoded.at);
       commands++;
     }
   }

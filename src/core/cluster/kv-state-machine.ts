@@ -1,4 +1,4 @@
-import { decodeCommand, type KvMachine } from '../kv/index.js';
+import { decodeEntry, type KvMachine } from '../kv/index.js';
 import type { StateMachine } from '../raft/driver.js';
 import type { Entry, SnapshotMeta } from '../raft/types.js';
 import { errorReply } from '../resp/replies.js';
@@ -9,7 +9,8 @@ export const MALFORMED_ENTRY: Reply = errorReply('ERR malformed log entry');
 
 /**
  * The key/value store as Raft's state machine: each committed command entry holds one
- * command (see `encodeCommand`) and is applied by `KvMachine.apply`, which never throws,
+ * command, stamped with the leader's time (see `encodeStampedCommand`), and is applied at
+ * that time by `KvMachine.apply`, which never throws,
  * so every replica computes the same reply and the same state from the same log. A
  * malformed entry yields `MALFORMED_ENTRY` everywhere.
  */
@@ -24,8 +25,8 @@ export class KvStateMachine implements StateMachine<Reply> {
   }
 
   apply(entry: Entry): Reply {
-    const args = decodeCommand(entry.data);
-    return args ? this.machine.apply(args) : MALFORMED_ENTRY;
+    const decoded = decodeEntry(entry.data);
+    return decoded ? this.machine.apply(decoded.args, undefined, decoded.at) : MALFORMED_ENTRY;
   }
 
   /** Replaces the whole store with the snapshot `meta` (see the constructor's `install`). */

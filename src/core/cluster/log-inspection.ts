@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseSnapshotId } from '../snapshot/index.js';
-import { decodeCommand, TRANSACTION_COMMAND } from '../kv/index.js';
+import { decodeEntry, TRANSACTION_COMMAND } from '../kv/index.js';
 import { decodeConfChange } from '../raft/conf-change.js';
 import { LOG_FILE, readStateFile, scanLog, STATE_FILE, type LogRecord } from '../raft/log-store.js';
 import type { ConfState, EntryType, HardState, SnapshotMeta } from '../raft/types.js';
@@ -169,9 +169,12 @@ export function describe(rec: Pick<LogRecord, 'type' | 'data'>): string {
   return describeCommand(rec.data);
 }
 
-/** A command entry's data as `NAME "arg" …`; a transaction as `MULTI; cmd; …; EXEC`. */
+/**
+ * A command entry's data as `NAME "arg" …` (the leader's time stamped in it is not
+ * shown); a transaction as `MULTI; cmd; …; EXEC`.
+ */
 function describeCommand(data: Uint8Array): string {
-  const args = decodeCommand(data);
+  const args = decodeEntry(data)?.args;
   if (!args) return `malformed command (${data.length} bytes)`;
   const name = args[0]!.toString('latin1');
   if (name.toLowerCase() === TRANSACTION_COMMAND) return ['MULTI', ...args.slice(1).map(describeCommand), 'EXEC'].join('; ');

@@ -1,4 +1,4 @@
-import { encodeCommand, type KvCommand, type KvMachine } from '../kv/index.js';
+import { encodeStampedCommand, type KvCommand, type KvMachine } from '../kv/index.js';
 import type { Reply } from '../resp/types.js';
 import type { Consistency } from '../server/config.js';
 import type { Proposer } from '../server/proposer.js';
@@ -44,7 +44,7 @@ export class RaftProposer implements Proposer {
       // The leader's disk takes the entry first: refuse it there while it is nearly full.
       const full = disk?.refuse(args.reduce((n, a) => n + a.length, 0));
       if (full) return Promise.resolve(replyForError(full));
-      return cluster.driver.propose(encodeCommand(args)).catch((err: unknown) => this.failed(err, args, session, local));
+      return cluster.driver.propose(encodeStampedCommand(this.opts.machine.stamp(), args)).catch((err: unknown) => this.failed(err, args, session, local));
     };
     const reply = cluster.isLeader ? local() : router.route(args, session.forwarded, local);
     if (reply instanceof Promise) {

@@ -1,6 +1,6 @@
 import type { StoreView } from '../bitcask/index.js';
 import type { ConfState } from '../raft/types.js';
-import type { SnapshotStore, StoredSnapshot } from '../snapshot/index.js';
+import { encodeExpiryRecords, type SnapshotStore, type StateRecord, type StoredSnapshot } from '../snapshot/index.js';
 import { BitraftError } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
 import { messageOf } from '../support/error-message.js';
@@ -162,7 +162,7 @@ export class Snapshotter {
     this.view = view;
     const write = async (): Promise<StoredSnapshot> => {
       try {
-        const s = await snapshots.create(info, view.batches());
+        const s = await snapshots.create(info, viewWithExpiries(view));
         this.lastIndex = Math.max(this.lastIndex, index);
         logger.info(`raft: snapshot ${s.meta.id} written: ${view.size} keys, ${s.meta.size} bytes in ${this.now() - started} ms`);
         await this.compactBehind(s, this.deps.policy.tail);
@@ -210,4 +210,11 @@ export class Snapshotter {
   private now(): number {
     return (this.deps.now ?? Date.now)();
   }
+}
+
+/** The state.bin records of `view`: its expiry records (see `encodeExpiryRecords`) first, then its batches. */
+async function* viewWithExpiries(view: StoreView): AsyncGenerator<StateRecord[]> {
+  const expiries = encodeExpiryRecords(view.expiring);
+  if (expiries.length > 0) yield expiries;
+  yield* view.batches();
 }

@@ -8,7 +8,8 @@ export interface StateDigest {
   /** Number of keys. */
   keys: number;
   /**
-   * 64 hex digits: the XOR over every record of SHA-256(u32 key length, key, value). It
+   * 64 hex digits: the XOR over every record of SHA-256(u32 key length, key, value, and
+   * — for a key that expires — its expiry as a u64 big-endian, after a NUL). It
    * does not depend on the order records are read in, so two nodes whose stores hold the
    * same keys and values have the same digest whatever their files look like.
    */
@@ -24,12 +25,21 @@ export async function digestView(view: StoreView, index: number): Promise<StateD
   const len = Buffer.alloc(4);
   let keys = 0;
   for await (const batch of view.batches()) {
-    for (const { key, value } of batch) {
+    for (const { key, value, expiresAt } of batch) {
       len.writeUInt32BE(key.length);
-      const h = createHash('sha256').update(len).update(key).update(value).digest();
+      const hash = createHash('sha256').update(len).update(key).update(value);
+      if (expiresAt > 0) hash.update(expiryBytes(expiresAt));
+      const h = hash.digest();
       for (let i = 0; i < 32; i++) acc[i]! ^= h[i]!;
       keys++;
     }
   }
   return { index, keys, digest: acc.toString('hex') };
+}
+
+/** A NUL, then `expiresAt` as a u64 big-endian. */
+function expiryBytes(expiresAt: number): Buffer {
+  const out = Buffer.alloc(9);
+  out.writeBigUInt64BE(BigInt(expiresAt), 1);
+  return out;
 }

@@ -1,5 +1,6 @@
 import { errorReply } from '../resp/replies.js';
 import type { ErrorReply } from '../resp/types.js';
+import { isReservedKey } from '../support/reserved-keys.js';
 import type { KvLimits } from './command-types.js';
 
 /**
@@ -16,8 +17,15 @@ function tooLarge(what: 'key' | 'value', size: number, limit: number): ErrorRepl
   return errorReply(`ERR ${what} of ${size} bytes exceeds the limit of ${limit} bytes`);
 }
 
-/** The error for a `key` (and, when given, a `value`) argument over the size limits, or undefined. */
+/** `ERR the key name … is reserved`: the one name bitraft keeps for itself (see `EXPIRY_RECORD_KEY`). */
+export const RESERVED_KEY: ErrorReply = errorReply("ERR the key name '\\x00bitraft:expiry' is reserved by bitraft (snapshots use it for expiries)");
+
+/**
+ * The error for a `key` (and, when given, a `value`) argument of a write that stores it:
+ * over the size limits, or the reserved key name (`RESERVED_KEY`); undefined when it may be stored.
+ */
 export function checkSizes(limits: KvLimits, key: Buffer, value?: Buffer): ErrorReply | undefined {
+  if (isReservedKey(key)) return RESERVED_KEY;
   if (key.length > limits.maxKeySize) return tooLarge('key', key.length, limits.maxKeySize);
   if (value && value.length > limits.maxValueSize) return tooLarge('value', value.length, limits.maxValueSize);
   return undefined;

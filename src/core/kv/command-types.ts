@@ -1,5 +1,5 @@
-import type { Bitcask } from '../bitcask/index.js';
 import type { Reply } from '../resp/types.js';
+import type { KeySpace } from './key-space.js';
 
 /**
  * One key/value command. `arity` follows Redis: n > 0 means exactly n args (the name
@@ -17,8 +17,11 @@ export interface KvCommand {
   check?: (args: readonly Buffer[], limits: KvLimits) => Reply | undefined;
   /** Where its keys are, as COMMAND reports it: first, last (-1: the end) and step; none when omitted. */
   keys?: readonly [number, number, number];
-  /** Runs the command. Deterministic: the same state and args give the same reply and state. */
-  exec: (store: Bitcask, args: readonly Buffer[]) => Reply;
+  /**
+   * Runs the command on the key space at its time (see `KeySpace`). Deterministic: the
+   * same state, time and args give the same reply and state.
+   */
+  exec: (keys: KeySpace, args: readonly Buffer[]) => Reply;
 }
 
 /** Sizes a write may not exceed. */

@@ -1,12 +1,15 @@
-import type { Bitcask } from '../bitcask/index.js';
 import { arrayReply, bulkReply, intReply, NULL_BULK, OK } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
 import { checkSizes, SYNTAX_ERROR, wrongArity } from './command-errors.js';
 import { globMatch } from './glob.js';
 import { parseKeysQuery, runKeysQuery } from './keys-query.js';
 import type { KvCommand, KvLimits } from './command-types.js';
+import type { KeySpace } from './key-space.js';
 import { parseSetOptions, type SetOptions } from './set-options.js';
 import { STRING_COMMANDS } from './string-commands.js';
+import { EXPIRY_COMMANDS, setExpiryOf, storeWithExpiry } from './expiry-commands.js';
+import { SCAN_COMMANDS } from './scan-command.js';
+import { WATCH_READ } from './watch.js';
 
 export type { KvCommand, KvLimits } from './command-types.js';
 
@@ -19,11 +22,11 @@ function checkPairs(args: readonly Buffer[], limits: KvLimits): Reply | undefine
 }
 
 /** DEL and UNLINK: deletes the keys given, and answers how many existed. */
-function deleteKeys(store: Bitcask, args: readonly Buffer[]): Reply {
+function deleteKeys(store: KeySpace, args: readonly Buffer[]): Reply {
   return intReply(args.slice(1).filter((k) => store.delete(k)).length);
 }
 
-function deleteMatching(store: Bitcask, pattern: string): number {
+function deleteMatching(store: KeySpace, pattern: string): number {
   // Collect first: deleting while walking would be correct too, but this keeps the walk simple.
   const doomed: Buffer[] = [];
   for (const key of store.keys()) if (pattern === '*' || globMatch(pattern, key.toString('latin1'))) doomed.push(key);
@@ -83,10 +86,12 @@ const table: KvCommand[] = [
     },
     exec: (store, args) => {
       const opts = parseSetOptions(args) as SetOptions;
+      const expiresAt = setExpiryOf(store, args[1]!, opts, 'set');
+      if (typeof expiresAt !== 'number') return expiresAt;
       const old = opts.get ? store.get(args[1]!) : undefined;
       const exists = opts.get ? old !== undefined : opts.condition !== undefined && store.has(args[1]!);
       const allowed = opts.condition === undefined || (opts.condition === 'nx') !== exists;
-      if (allowed) store.put(args[1]!, args[2]!);
+      if (allowed) storeWithExpiry(store, args[1]!, args[2]!, expiresAt);
       if (opts.get) return old === undefined ? NULL_BULK : bulkReply(old);
       return allowed ? OK : NULL_BULK;
     },
@@ -122,6 +127,9 @@ const table: KvCommand[] = [
     },
   },
   ...STRING_COMMANDS,
+  ...EXPIRY_COMMANDS,
+  ...SCAN_COMMANDS,
+  WATCH_READ,
 ];
 
 /** Every key/value command by lower-case name. */

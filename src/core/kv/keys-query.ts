@@ -1,4 +1,4 @@
-import type { Bitcask } from '../bitcask/index.js';
+import type { KeySpace } from './key-space.js';
 import { arrayReply, bulkReply } from '../resp/replies.js';
 import type { ErrorReply, Reply } from '../resp/types.js';
 import { NOT_AN_INTEGER, SYNTAX_ERROR } from './command-errors.js';
@@ -43,7 +43,7 @@ export function parseKeysQuery(args: readonly Buffer[]): KeysQuery | ErrorReply 
  * share the pattern's literal prefix and stops at the limit, so a page costs about the
  * same whatever the size of the keyspace.
  */
-export function runKeysQuery(store: Bitcask, q: KeysQuery): Reply {
+export function runKeysQuery(store: KeySpace, q: KeysQuery): Reply {
   const out: Reply[] = [];
   const limit = q.limit ?? Number.POSITIVE_INFINITY;
   if (limit === 0) return arrayReply(out);

@@ -1,7 +1,9 @@
 import type { Bitcask } from '../bitcask/index.js';
-import { arrayReply, binaryString, errorReply } from '../resp/replies.js';
+import { arrayReply, binaryString, bulkReply, errorReply, NULL_ARRAY, simpleReply } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
 import { decodeCommand } from './command-codec.js';
+import { KeySpace } from './key-space.js';
+import { WATCH_CHECK_COMMAND, watchedUnchanged } from './watch.js';
 import { unknownCommand, wrongArity } from './command-errors.js';
 import { arityOk, KV_COMMANDS, type KvCommand, type KvLimits } from './commands.js';
 import { messageOf } from '../support/error-message.js';
@@ -27,6 +29,15 @@ export const TRANSACTION_COMMAND = 'rafttxn';
 const MALFORMED_TRANSACTION = errorReply('ERR malformed transaction');
 
 /**
+ * Commands of the node that a transaction may also hold, answered in EXEC's array as
+ * Redis answers them there: PING (`+PONG`, or its argument) and ECHO.
+ */
+export const TRANSACTION_EXTRAS: ReadonlyMap<string, KvCommand> = new Map<string, KvCommand>([
+  ['ping', { name: 'ping', arity: -1, write: false, exec: (_keys, args) => (args.length === 1 ? simpleReply('PONG') : args.length === 2 ? bulkReply(args[1]!) : wrongArity('ping')) }],
+  ['echo', { name: 'echo', arity: 2, write: false, exec: (_keys, args) => bulkReply(args[1]!) }],
+]);
+
+/**
  * The key/value state machine over a Bitcask store. Writes are applied in log order
  * through `apply`, which is deterministic: whatever a committed entry holds, every
  * replica computes the same reply and state (an unknown or malformed entry becomes an
@@ -34,20 +45,49 @@ const MALFORMED_TRANSACTION = errorReply('ERR malformed transaction');
  * (`isStorageFailure`: a full disk, an I/O error), which `apply` throws: the entry was
  * not applied here, and the caller must stop applying rather than answer and move on.
  * Reads run through `read` on local state.
+ *
+ * Time: a write runs at the time the leader stamped in its entry (`stamp` makes one), so
+ * expiries are judged alike on every replica; a read runs at this node's clock, but never
+ * before the newest stamp applied (see `KeySpace`).
  */
 export class KvMachine {
   readonly store: Bitcask;
   private readonly limits: KvLimits;
+  private readonly clock: () => number;
+  private readonly keys: KeySpace;
+  /** The newest stamp applied. */
+  private applied = 0;
+  /** The newest stamp handed out. */
+  private issued = 0;
 
-  constructor(store: Bitcask) {
+  /** `clock` gives ms since the epoch (default `Date.now`). */
+  constructor(store: Bitcask, clock: () => number = Date.now) {
     this.store = store;
+    this.clock = clock;
+    this.keys = new KeySpace(store);
     this.limits = { maxKeySize: store.options.maxKeySize, maxValueSize: store.options.maxValueSize };
+  }
+
+  /**
+   * The time for a leader to stamp in a new entry: its clock, but never before a stamp
+   * applied or handed out already, so stamps never go back along the log.
+   */
+  stamp(): number {
+    this.issued = Math.max(this.clock(), this.applied, this.issued);
+    return this.issued;
+  }
+
+  /** The time reads run at: this node's clock, or the newest stamp applied if that is later. */
+  readTime(): number {
+    return Math.max(this.clock(), this.applied);
   }
 
   /**
    * A transaction (`TRANSACTION_COMMAND`): its commands are applied one after the other,
    * as one write, and answered as an array of their replies; a command that fails (a
-   * syntax error, a value that is not an integer) fails alone, as in Redis.
+   * syntax error, a value that is not an integer) fails alone, as in Redis. When its
+   * first command is a watch check (`WATCH_CHECK_COMMAND`) and a watched key changed,
+   * nothing runs and the reply is null, as EXEC's after a WATCH in Redis.
    */
   private readonly transaction: KvCommand = {
     name: TRANSACTION_COMMAND,
@@ -60,13 +100,24 @@ export class KvMachine {
       }
       return undefined;
     },
-    exec: (_store, args) => arrayReply(args.slice(1).map((data) => this.apply(decodeCommand(data)!))),
+    exec: (keys, args) => {
+      const commands = args.slice(1).map((data) => decodeCommand(data)!);
+      if (commands[0]?.[0]!.toString('latin1').toLowerCase() === WATCH_CHECK_COMMAND) {
+        if (!watchedUnchanged(keys, commands.shift()!)) return NULL_ARRAY;
+      }
+      return arrayReply(commands.map((cmd) => this.run(cmd, this.lookup(cmd, true), keys)));
+    },
   };
 
-  /** The key/value command named `args[0]` (any case, the transaction command included), or undefined. */
-  lookup(args: readonly Buffer[]): KvCommand | undefined {
+  /**
+   * The key/value command named `args[0]` (any case, the transaction command included),
+   * or undefined. `inTransaction` also finds the commands a transaction may hold besides
+   * them (PING, ECHO: see `TRANSACTION_EXTRAS`).
+   */
+  lookup(args: readonly Buffer[], inTransaction = false): KvCommand | undefined {
     const name = args[0]!.toString('latin1').toLowerCase();
-    return name === TRANSACTION_COMMAND ? this.transaction : KV_COMMANDS.get(name);
+    if (name === TRANSACTION_COMMAND) return this.transaction;
+    return KV_COMMANDS.get(name) ?? (inTransaction ? TRANSACTION_EXTRAS.get(name) : undefined);
   }
 
   /**
@@ -81,23 +132,30 @@ export class KvMachine {
   }
 
   /**
-   * Applies a committed write (or runs any command) and returns its reply. Throws only a
-   * storage failure of this node (see `isStorageFailure`); any other error is the reply.
-   * `cmd` may be passed when the caller already looked it up.
+   * Applies a committed entry's command (any command) at the time `at` stamped in the
+   * entry (ms since the epoch; 0, for an entry without a stamp: nothing has expired), and
+   * returns its reply. Throws only a storage failure of this node (see
+   * `isStorageFailure`); any other error is the reply. `cmd` may be passed when the
+   * caller already looked it up.
    */
-  apply(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Reply {
+  apply(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args), at = 0): Reply {
+    if (at > this.applied) this.applied = at;
+    return this.run(args, cmd, this.keys.at(at, true));
+  }
+
+  /** Runs a read command against local state at `readTime`; same contract as `apply`. */
+  read(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Reply {
+    return this.run(args, cmd, this.keys.at(this.readTime(), false));
+  }
+
+  private run(args: readonly Buffer[], cmd: KvCommand | undefined, keys: KeySpace): Reply {
     const refused = this.check(args, cmd);
     if (refused) return refused;
     try {
-      return cmd!.exec(this.store, args);
+      return cmd!.exec(keys, args);
     } catch (err) {
       if (cmd!.write && isStorageFailure(err)) throw err;
       return errorReply(binaryString(`ERR ${messageOf(err)}`).replace(/[\r\n]/g, ' '));
     }
-  }
-
-  /** Runs a read command against local state; same contract as `apply`. */
-  read(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Reply {
-    return this.apply(args, cmd);
   }
 }

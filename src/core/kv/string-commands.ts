@@ -1,9 +1,9 @@
-import type { Bitcask } from '../bitcask/index.js';
 import { bulkReply, errorReply, intReply, NULL_BULK, simpleReply } from '../resp/replies.js';
 import type { Reply } from '../resp/types.js';
 import { checkSizes, NOT_AN_INTEGER } from './command-errors.js';
 import { INT64_MAX, INT64_MIN, parseInt64 } from './parse-int.js';
 import type { KvCommand, KvLimits } from './command-types.js';
+import type { KeySpace } from './key-space.js';
 
 /**
  * The string commands beyond GET/SET/DEL — counters (INCR, INCRBY, DECR, DECRBY),
@@ -16,14 +16,22 @@ const OVERFLOW = errorReply('ERR increment or decrement would overflow');
 const DECREMENT_OVERFLOW = errorReply('ERR decrement would overflow');
 const TOO_LONG = errorReply('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
 
-/** Adds `by` to the integer stored at `key` (0 when absent) and stores the sum as its decimal text. */
-function incrementBy(store: Bitcask, key: Buffer, by: bigint): Reply {
+/** The expiry `key` has, to keep when its value changes (INCR, APPEND): 0 for none or when absent. */
+function keptExpiry(store: KeySpace, key: Buffer): number {
+  return Math.max(0, store.expiryOf(key));
+}
+
+/**
+ * Adds `by` to the integer stored at `key` (0 when absent) and stores the sum as its
+ * decimal text; the key keeps its expiry, as in Redis.
+ */
+function incrementBy(store: KeySpace, key: Buffer, by: bigint): Reply {
   const stored = store.get(key);
   const old = stored === undefined ? 0n : parseInt64(stored);
   if (old === undefined) return NOT_AN_INTEGER;
   const sum = old + by;
   if (sum < INT64_MIN || sum > INT64_MAX) return OVERFLOW;
-  store.put(key, Buffer.from(sum.toString(), 'latin1'));
+  store.put(key, Buffer.from(sum.toString(), 'latin1'), keptExpiry(store, key));
   return intReply(sum);
 }
 
@@ -69,7 +77,7 @@ export const STRING_COMMANDS: readonly KvCommand[] = [
     const old = store.get(args[1]!);
     if (old !== undefined && old.length + args[2]!.length > store.options.maxValueSize) return TOO_LONG;
     const value = old === undefined ? args[2]! : Buffer.concat([old, args[2]!]);
-    store.put(args[1]!, value);
+    store.put(args[1]!, value, keptExpiry(store, args[1]!));
     return intReply(value.length);
   }),
   {

@@ -222,7 +222,7 @@ function info(ctx: ServerContext, _session: Session, args: readonly Buffer[]): R
       ['connected_slaves', 0],
     ],
     raft: raftInfo(ctx),
-    keyspace: ctx.machine.store.size > 0 ? [['db0', `keys=${ctx.machine.store.size},expires=0,avg_ttl=0`]] : [],
+    keyspace: ctx.machine.store.size > 0 ? [['db0', `keys=${ctx.machine.store.size},expires=${ctx.machine.store.expiringCount},avg_ttl=0`]] : [],
   };
   const asked = args.slice(1).map(lower);
   const all = asked.length === 0 || asked.some((a) => a === 'all' || a === 'everything' || a === 'default');

@@ -8,13 +8,17 @@ import { DiskSpaceGuard, statfsFreeBytes } from '../cluster/disk-space.js';
 import { LeaderRouter } from '../cluster/leader-router.js';
 import { PeerTransport } from '../cluster/peer-transport.js';
 import { RaftProposer } from '../cluster/raft-proposer.js';
-import { KvMachine } from '../kv/index.js';
+import { ExpirySweeper } from '../cluster/expiry-sweeper.js';
+import { encodeStampedCommand, KvMachine } from '../kv/index.js';
 import { formatAddress, type ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import type { LevelLogger } from './log.js';
 import { isLoopback, RespServer } from './server.js';
 import { loadNodeTls } from './tls.js';
 import { BitraftError } from '../support/errors.js';
+
+/** How often the leader looks for keys whose expiry has passed (see `ExpirySweeper`). */
+const EXPIRY_SWEEP_MS = 100;
 
 /** A running node. */
 export interface Node {
@@ -81,7 +85,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const stopped = new Promise<void>((resolve) => {
     markStopped = resolve;
   });
-  const late: { cluster?: Cluster; router?: LeaderRouter; proposer?: RaftProposer } = {};
+  const late: { cluster?: Cluster; router?: LeaderRouter; proposer?: RaftProposer; sweeper?: ExpirySweeper } = {};
   const ctx: Omit<ServerContext, 'port' | 'sessions'> = {
     config,
     version,
@@ -116,6 +120,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
         const to = await cluster.transferLeadership(undefined, config.electionMs * 2).catch(() => undefined);
         logger.info(to ? `handed leadership to ${to}` : 'could not hand leadership over; the others will elect a leader');
       }
+      late.sweeper?.stop();
       await server.close();
       await cluster.stop();
       late.router!.close();
@@ -164,6 +169,13 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   }
   const cluster = late.cluster;
   cluster.start();
+  late.sweeper = new ExpirySweeper({
+    store,
+    isLeader: () => cluster.isLeader,
+    propose: (args) => cluster.driver.propose(encodeStampedCommand(machine.stamp(), args)),
+    logger,
+  });
+  late.sweeper.start(EXPIRY_SWEEP_MS);
   autoMerge.start();
   logger.info(`listening on ${config.host}:${port}${nodeTls ? ' (TLS)' : ''} as ${cluster.id} (durability ${config.durability}, consistency ${config.consistency})`);
   for (const warning of startupWarnings(config)) logger.warn(warning);

@@ -34,6 +34,8 @@ export interface Session {
    * whether one was refused while queuing (EXEC then discards the transaction).
    */
   multi?: { commands: Buffer[][]; failed: boolean };
+  /** Keys under WATCH, each with the digest it had then (see `kv/watch.ts`), until EXEC, DISCARD or UNWATCH. */
+  watched?: Buffer[];
 }
 
 /** A fresh session; `authenticated` when no password is required, `protectedOnly` as given. */

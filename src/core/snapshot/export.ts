@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Readable, Writable } from 'node:stream';
 import type { StateRecord } from './decoder.js';
+import { withExpiries } from './expiry-records.js';
 import { readStateBatches } from './state-file.js';
 
 /** Output formats of `exportSnapshot`. */
@@ -10,7 +11,10 @@ export type SnapshotFormat = 'resp' | 'json';
 export interface ExportOptions {
   /** Names the input in errors. */
   file: string;
-  /** `resp` (default): `SET key value` commands; `json`: one object per line (see `jsonLine`). */
+  /**
+   * `resp` (default): `SET key value` commands (`SET key value PXAT ms` for a key that
+   * expires); `json`: one object per line (see `jsonLine`).
+   */
   format?: SnapshotFormat;
   /** Strip the leading `k` byte of kvnode keys; keys without it are skipped and counted. */
   kvnode?: boolean;
@@ -52,7 +56,7 @@ export async function exportSnapshot(input: Readable | AsyncIterable<Buffer> | I
   const encode = options.format === 'json' ? encodeJson : encodeResp;
   let seen = 0;
   try {
-    for await (const batch of readStateBatches(input, { file: options.file, maxFieldBytes: options.maxFieldBytes })) {
+    for await (const batch of withExpiries(readStateBatches(input, { file: options.file, maxFieldBytes: options.maxFieldBytes }), options.file)) {
       seen += batch.length;
       for (const record of batch) {
         let key = record.key;
@@ -64,7 +68,7 @@ export async function exportSnapshot(input: Readable | AsyncIterable<Buffer> | I
           key = key.subarray(1);
         }
         report.records++;
-        if (sink) encode(sink, key, record.value);
+        if (sink) encode(sink, key, record.value, record.expiresAt);
       }
       if (sink) await sink.settle();
       options.onProgress?.(seen);
@@ -79,18 +83,19 @@ export async function exportSnapshot(input: Readable | AsyncIterable<Buffer> | I
   return report;
 }
 
-/** Appends `SET key value` in RESP to `sink`. */
-function encodeResp(sink: ChunkedWriter, key: Buffer, value: Buffer): void {
+/** Appends `SET key value` (with `PXAT expiresAt` when it is not 0) in RESP to `sink`. */
+function encodeResp(sink: ChunkedWriter, key: Buffer, value: Buffer, expiresAt: number): void {
   const klen = String(key.length);
   const vlen = String(value.length);
   const size = SET_HEADER.length + klen.length + 2 + key.length + 3 + vlen.length + 2 + value.length + 2;
-  if (size > OUT_CHUNK) {
-    // A huge record: its key and value go out as they are, without another copy.
-    sink.push(Buffer.from(`*3\r\n$3\r\nSET\r\n$${klen}\r\n`, 'latin1'));
+  if (size > OUT_CHUNK || expiresAt > 0) {
+    // A huge record (its key and value go out as they are, without another copy), or one that expires.
+    const ms = String(expiresAt);
+    sink.push(Buffer.from(`*${expiresAt > 0 ? 5 : 3}\r\n$3\r\nSET\r\n$${klen}\r\n`, 'latin1'));
     sink.push(key);
     sink.push(Buffer.from(`\r\n$${vlen}\r\n`, 'latin1'));
     sink.push(value);
-    sink.push(Buffer.from('\r\n', 'latin1'));
+    sink.push(Buffer.from(expiresAt > 0 ? `\r\n$4\r\nPXAT\r\n$${ms.length}\r\n${ms}\r\n` : '\r\n', 'latin1'));
     return;
   }
   const buf = sink.reserve(size);
@@ -115,16 +120,17 @@ function encodeResp(sink: ChunkedWriter, key: Buffer, value: Buffer): void {
 /**
  * One JSON line for a record: `{"key":"…","value":"…"}` when the bytes are valid UTF-8,
  * with `key64`/`value64` (standard base64) in place of a field that is not; so every
- * record round-trips byte for byte.
+ * record round-trips byte for byte. A key that expires gets `"expiresAt":<ms since the epoch>`.
  */
-export function jsonLine(record: StateRecord): string {
+export function jsonLine(record: StateRecord & { expiresAt?: number }): string {
   const key = isUtf8(record.key) ? `"key":${JSON.stringify(record.key.toString('utf8'))}` : `"key64":"${record.key.toString('base64')}"`;
   const value = isUtf8(record.value) ? `"value":${JSON.stringify(record.value.toString('utf8'))}` : `"value64":"${record.value.toString('base64')}"`;
-  return `{${key},${value}}\n`;
+  const expiry = record.expiresAt ? `,"expiresAt":${record.expiresAt}` : '';
+  return `{${key},${value}${expiry}}\n`;
 }
 
-function encodeJson(sink: ChunkedWriter, key: Buffer, value: Buffer): void {
-  const line = Buffer.from(jsonLine({ key, value }), 'utf8');
+function encodeJson(sink: ChunkedWriter, key: Buffer, value: Buffer, expiresAt: number): void {
+  const line = Buffer.from(jsonLine({ key, value, expiresAt }), 'utf8');
   if (line.length > OUT_CHUNK) {
     sink.push(line);
     return;

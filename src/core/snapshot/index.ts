@@ -23,3 +23,4 @@ export {
 export { encodePeers, decodePeers } from './peers-codec.js';
 export { SnapshotStore, TEMP_PREFIX, INCOMING_PREFIX, type StoredSnapshot, type SnapshotStoreOptions, type SnapshotInfo } from './snapshot-store.js';
 export { IncomingSnapshots, type IncomingOptions } from './incoming.js';
+export { EXPIRY_KEY, isExpiryKey, encodeExpiryRecords, decodeExpiryRecord, withExpiries, type KeyExpiry, type ExpiringStateRecord } from './expiry-records.js';

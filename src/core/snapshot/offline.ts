@@ -6,6 +6,7 @@ import { BitraftError, LockedError } from '../support/errors.js';
 import type { Logger } from '../support/logger.js';
 import type { StateRecord } from './decoder.js';
 import { writeStateFile } from './state-file.js';
+import { encodeExpiryRecords } from './expiry-records.js';
 
 /** Options of `snapshotDirectory`. */
 export interface SnapshotDirectoryOptions {
@@ -16,7 +17,7 @@ export interface SnapshotDirectoryOptions {
 
 /**
  * Writes the key/value contents of the data directory `dir` as a `state.bin` (the Go
- * bitraft format) to `output`, reading the store without changing anything. Refuses a
+ * bitraft format, with bitraft's expiry records first) to `output`, reading the store without changing anything. Refuses a
  * directory locked by a running node (`LOCKED`) unless `forceRead`, and a directory that
  * does not exist (`NOT_FOUND`). Resolves with the number of records written.
  */
@@ -32,6 +33,8 @@ export async function snapshotDirectory(dir: string, output: Writable, options: 
   }
 }
 
+/** The expiry records (see `expiry-records.ts`), then every key and value. */
 function* records(store: Bitcask): Generator<StateRecord> {
+  yield* encodeExpiryRecords(store.expiring());
   for (const [key, value] of store.entries()) yield { key, value };
 }

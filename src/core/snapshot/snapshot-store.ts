@@ -10,6 +10,7 @@ import type { StateRecord } from './decoder.js';
 import { META_FILE, STATE_FILE, decodeSnapshotMeta, parseSnapshotId, snapshotId, writeSnapshotMetaFile, type SnapshotFileMeta } from './meta.js';
 import { writeAll } from './file-io.js';
 import { readStateBatches, writeStateFile } from './state-file.js';
+import { withExpiries, type ExpiringStateRecord } from './expiry-records.js';
 
 /** Prefix of the directory a snapshot is written in before it is renamed into place. */
 export const TEMP_PREFIX = '.tmp-';
@@ -192,15 +193,16 @@ export class SnapshotStore {
   }
 
   /**
-   * The records of `s`'s state.bin in batches (see `readStateBatches`), returning the record
-   * count. The file is opened on the first `next()`, so a concurrent prune cannot cut the
-   * read short. Throws a `CorruptionError` on a bad file; does not check the CRC (`verify` does).
+   * The key/value records of `s`'s state.bin in batches (see `readStateBatches`), each with
+   * its expiry (see `withExpiries`), returning the count of all records. The file is opened
+   * on the first `next()`, so a concurrent prune cannot cut the read short. Throws a
+   * `CorruptionError` on a bad file; does not check the CRC (`verify` does).
    */
-  async *readBatches(s: StoredSnapshot): AsyncGenerator<StateRecord[], number> {
+  async *readBatches(s: StoredSnapshot): AsyncGenerator<ExpiringStateRecord[], number> {
     const handle = await fs.promises.open(s.statePath, 'r');
     const stream = handle.createReadStream({ highWaterMark: READ_CHUNK });
     try {
-      return yield* readStateBatches(stream, { file: s.statePath });
+      return yield* withExpiries(readStateBatches(stream, { file: s.statePath }), s.statePath);
     } finally {
       stream.destroy();
     }

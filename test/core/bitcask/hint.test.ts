@@ -19,19 +19,23 @@ interface Entry {
   key: Buffer;
   offset: number;
   size: number;
+  expiresAt: number;
 }
 
 function randomEntries(rng: Rng, n: number, maxKey = 40): Entry[] {
   return Array.from({ length: n }, () => {
     const key = Buffer.alloc(rng.int(maxKey + 1));
     for (let i = 0; i < key.length; i++) key[i] = rng.int(256);
-    return { tombstone: rng.int(4) === 0, tstamp: rng.int(2 ** 32), key, offset: rng.int(2 ** 32), size: rng.int(2 ** 32) };
+    const tombstone = rng.int(4) === 0;
+    // Some live entries expire: anywhere in the safe range, both 32-bit words used.
+    const expiresAt = !tombstone && rng.int(3) === 0 ? 1 + rng.int(2 ** 21) * 2 ** 32 + rng.int(2 ** 32) : 0;
+    return { tombstone, tstamp: rng.int(2 ** 32), key, offset: rng.int(2 ** 32), size: rng.int(2 ** 32), expiresAt };
   });
 }
 
 function writeHint(file: string, entries: Entry[], dataSize: number): void {
   const w = new HintWriter(file);
-  for (const e of entries) w.add(e.tombstone, e.tstamp, e.key, e.offset, e.size);
+  for (const e of entries) w.add(e.tombstone, e.tstamp, e.key, e.offset, e.size, e.expiresAt);
   w.finish(dataSize);
 }
 
@@ -47,12 +51,17 @@ function expectedBytes(entries: Entry[], dataSize: number): Buffer {
   const parts: Buffer[] = [Buffer.from(MAGIC, 'latin1')];
   for (const e of entries) {
     const h = Buffer.alloc(ENTRY_HEADER);
-    h[0] = e.tombstone ? 1 : 0;
+    h[0] = (e.tombstone ? 1 : 0) | (e.expiresAt > 0 ? 2 : 0);
     h.writeUInt32LE(e.tstamp, 1);
     h.writeUInt32LE(e.key.length, 5);
     h.writeUInt32LE(e.offset, 9);
     h.writeUInt32LE(e.size, 13);
     parts.push(h, e.key);
+    if (e.expiresAt > 0) {
+      const x = Buffer.alloc(8);
+      x.writeBigUInt64LE(BigInt(e.expiresAt));
+      parts.push(x);
+    }
   }
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(entries.length, 0);
@@ -81,9 +90,11 @@ t.test('round trip', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, '0000000001.hint');
   const entries: Entry[] = [
-    { tombstone: false, tstamp: 0, key: Buffer.alloc(0), offset: 0, size: 21 },
-    { tombstone: true, tstamp: 0xffffffff, key: Buffer.from('deleted'), offset: 21, size: 28 },
-    { tombstone: false, tstamp: 1_700_000_000, key: Buffer.from([0x00, 0xff, 0x80]), offset: 0xffffffff, size: 0xffffffff },
+    { tombstone: false, tstamp: 0, key: Buffer.alloc(0), offset: 0, size: 21, expiresAt: 0 },
+    { tombstone: true, tstamp: 0xffffffff, key: Buffer.from('deleted'), offset: 21, size: 28, expiresAt: 0 },
+    { tombstone: false, tstamp: 1_700_000_000, key: Buffer.from([0x00, 0xff, 0x80]), offset: 0xffffffff, size: 0xffffffff, expiresAt: 0 },
+    { tombstone: false, tstamp: 1, key: Buffer.from('expires'), offset: 7, size: 40, expiresAt: 1_700_000_000_123 },
+    { tombstone: false, tstamp: 1, key: Buffer.alloc(0), offset: 8, size: 29, expiresAt: Number.MAX_SAFE_INTEGER },
     ...randomEntries(seededRng(1), 50),
   ];
   writeHint(file, entries, 123_456);
@@ -187,7 +198,7 @@ t.test('a flag bit other than the tombstone\'s is rejected', async (t) => {
   // The fuzz corpus case: one entry with flags 3, under a valid CRC.
   const corpus = Buffer.from('424b4831030100000001000000000000001e000000610100000064000000cc76b144', 'hex');
   t.equal(checkHint(corpus, 100), 'unknown flags 0x03');
-  const entry = expectedBytes([{ tombstone: false, tstamp: 1, key: Buffer.from('k'), offset: 0, size: 30 }], 100).subarray(MAGIC.length, -TRAILER);
+  const entry = expectedBytes([{ tombstone: false, tstamp: 1, key: Buffer.from('k'), offset: 0, size: 30, expiresAt: 0 }], 100).subarray(MAGIC.length, -TRAILER);
   const magic = Buffer.from(MAGIC, 'latin1');
   const withFlags = (flags: number): Buffer => {
     const e = Buffer.from(entry);
@@ -198,12 +209,14 @@ t.test('a flag bit other than the tombstone\'s is rejected', async (t) => {
     t.equal(validateHint(withFlags(flags), 100), undefined, `flags ${flags}`);
     t.same(readBack(withFlags(flags)).map((x) => x.tombstone), [false, flags === 1], `flags ${flags}: the tombstone bit`);
   }
+  // Flag 2 (expires) makes 8 more bytes follow the key: the same bytes no longer fit the count.
+  t.equal(validateHint(withFlags(2), 100), 'entry count mismatch', 'flags 2 without its expiry');
   const accepted: string[] = [];
-  for (let flags = 2; flags < 256; flags++) {
+  for (let flags = 3; flags < 256; flags++) {
     const reason = validateHint(withFlags(flags), 100);
     if (reason !== `unknown flags 0x${flags.toString(16).padStart(2, '0')}`) accepted.push(`${flags}: ${reason}`);
   }
-  t.same(accepted, [], 'every flags byte from 2 to 255 is rejected as unknown');
+  t.same(accepted, [], 'every flags byte from 3 to 255 is rejected as unknown');
 });
 
 t.test('a store ignores a hint with unknown flags and scans the data file: a tombstone stays one', async (t) => {
@@ -239,7 +252,7 @@ t.test('entries larger than the 1 MiB write buffer', async (t) => {
     const key = Buffer.alloc(n);
     for (let i = 0; i < n; i += 997) key[i] = rng.int(256);
     key[n - 1] = 0x5a;
-    return { tombstone: false, tstamp: rng.int(1000), key, offset: rng.int(2 ** 32), size: n + 21 };
+    return { tombstone: false, tstamp: rng.int(1000), key, offset: rng.int(2 ** 32), size: n + 21, expiresAt: 0 };
   };
   const entries: Entry[] = [
     ...randomEntries(rng, 100),
@@ -354,7 +367,7 @@ t.test('resume extends a finished hint in place: old entries kept, new ones appe
   const w = new HintWriter(file, state);
   t.same(fs.readdirSync(dir), ['h.hint.tmp'], 'moved aside while unfinished');
   const more = randomEntries(rng, 20);
-  for (const e of more) w.add(e.tombstone, e.tstamp, e.key, e.offset, e.size);
+  for (const e of more) w.add(e.tombstone, e.tstamp, e.key, e.offset, e.size, e.expiresAt);
   w.finish(2000);
   const data = fs.readFileSync(file);
   t.ok(data.equals(expectedBytes([...first, ...more], 2000)), 'the same bytes as a hint written in one go');

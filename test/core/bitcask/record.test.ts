@@ -19,6 +19,8 @@ interface Case {
   value: Buffer;
   tombstone: boolean;
   tstamp: number;
+  /** Expiry, ms since the epoch; absent: never. */
+  expiresAt?: number;
 }
 
 const randomBytes = (rng: Rng, n: number): Buffer => {
@@ -38,6 +40,9 @@ const CASES: Case[] = [
   { name: 'tombstone of empty key', key: Buffer.alloc(0), value: Buffer.alloc(0), tombstone: true, tstamp: 4 },
   { name: 'binary bytes', key: allBytes, value: Buffer.from(allBytes).reverse(), tombstone: false, tstamp: 0xffffffff },
   { name: 'random', key: randomBytes(seededRng(1), 40), value: randomBytes(seededRng(2), 300), tombstone: false, tstamp: 99 },
+  { name: 'expires', key: Buffer.from('k'), value: Buffer.from('v'), tombstone: false, tstamp: 5, expiresAt: 1_700_000_000_123 },
+  { name: 'expires, empty value', key: Buffer.from('k'), value: Buffer.alloc(0), tombstone: false, tstamp: 5, expiresAt: 1 },
+  { name: 'expires at the latest', key: Buffer.alloc(0), value: Buffer.from('v'), tombstone: false, tstamp: 5, expiresAt: Number.MAX_SAFE_INTEGER },
 ];
 
 /** A few cases small enough to try every truncation and every bit flip on. */
@@ -56,10 +61,12 @@ function checkDecoded(t: Test, buf: Buffer, r: DecodeResult, c: Case, offset = 0
   t.equal(d.tombstone, c.tombstone, `${c.name}: tombstone`);
   t.equal(d.tstamp, c.tstamp, `${c.name}: tstamp`);
   t.equal(d.keyStart, offset + RECORD_HEADER_SIZE, `${c.name}: keyStart`);
-  t.equal(d.valueStart, d.keyStart + c.key.length, `${c.name}: valueStart`);
-  t.equal(d.size, recordSize(c.key.length, c.value.length), `${c.name}: size`);
+  t.equal(d.keyEnd, d.keyStart + c.key.length, `${c.name}: keyEnd`);
+  t.equal(d.valueStart, d.keyEnd + (c.expiresAt ? 8 : 0), `${c.name}: valueStart`);
+  t.equal(d.expiresAt, c.expiresAt ?? 0, `${c.name}: expiresAt`);
+  t.equal(d.size, recordSize(c.key.length, c.value.length, c.expiresAt), `${c.name}: size`);
   t.equal(d.end, offset + d.size, `${c.name}: end`);
-  t.ok(buf.subarray(d.keyStart, d.valueStart).equals(c.key), `${c.name}: key bytes`);
+  t.ok(buf.subarray(d.keyStart, d.keyEnd).equals(c.key), `${c.name}: key bytes`);
   t.ok(buf.subarray(d.valueStart, d.end).equals(c.value), `${c.name}: value bytes`);
 }
 
@@ -92,8 +99,8 @@ t.test('sizes and header layout', async (t) => {
 
 t.test('round trip', async (t) => {
   for (const c of CASES) {
-    const buf = encodeRecord(c.key, c.value, c.tombstone, c.tstamp);
-    t.equal(buf.length, recordSize(c.key.length, c.value.length));
+    const buf = encodeRecord(c.key, c.value, c.tombstone, c.tstamp, c.expiresAt);
+    t.equal(buf.length, recordSize(c.key.length, c.value.length, c.expiresAt));
     checkDecoded(t, buf, decodeRecord(buf, 0), c);
     t.equal(peekRecordSize(buf, 0), buf.length, `${c.name}: peek`);
   }
@@ -138,13 +145,13 @@ t.test('a tombstone with a value cannot be encoded', async (t) => {
 
 t.test('encodeRecordInto writes at an offset and only its own bytes', async (t) => {
   for (const c of CASES) {
-    const size = recordSize(c.key.length, c.value.length);
+    const size = recordSize(c.key.length, c.value.length, c.expiresAt);
     const out = Buffer.alloc(size + 30, 0xee);
-    const n = encodeRecordInto(out, 13, c.key, c.value, c.tombstone, c.tstamp);
+    const n = encodeRecordInto(out, 13, c.key, c.value, c.tombstone, c.tstamp, c.expiresAt);
     t.equal(n, size);
     t.ok(out.subarray(0, 13).equals(Buffer.alloc(13, 0xee)), `${c.name}: prefix untouched`);
     t.ok(out.subarray(13 + size).equals(Buffer.alloc(17, 0xee)), `${c.name}: suffix untouched`);
-    t.ok(out.subarray(13, 13 + size).equals(encodeRecord(c.key, c.value, c.tombstone, c.tstamp)), `${c.name}: same bytes as encodeRecord`);
+    t.ok(out.subarray(13, 13 + size).equals(encodeRecord(c.key, c.value, c.tombstone, c.tstamp, c.expiresAt)), `${c.name}: same bytes as encodeRecord`);
     checkDecoded(t, out, decodeRecord(out, 13, 13 + size), c, 13);
   }
 });
@@ -152,7 +159,7 @@ t.test('encodeRecordInto writes at an offset and only its own bytes', async (t) 
 t.test('decoding at a non-zero offset and with a limit', async (t) => {
   const rng = seededRng(4);
   for (const c of CASES) {
-    const rec = encodeRecord(c.key, c.value, c.tombstone, c.tstamp);
+    const rec = encodeRecord(c.key, c.value, c.tombstone, c.tstamp, c.expiresAt);
     const prefix = randomBytes(rng, 1 + rng.int(50));
     const suffix = randomBytes(rng, 1 + rng.int(50));
     const buf = Buffer.concat([prefix, rec, suffix]);
@@ -171,7 +178,7 @@ t.test('decoding at a non-zero offset and with a limit', async (t) => {
 
 t.test('every truncation is incomplete', async (t) => {
   for (const c of SMALL) {
-    const rec = encodeRecord(c.key, c.value, c.tombstone, c.tstamp);
+    const rec = encodeRecord(c.key, c.value, c.tombstone, c.tstamp, c.expiresAt);
     // Same bytes after the cut point as before, so only the limit hides them.
     const padded = Buffer.concat([rec, rec]);
     let bad = 0;
@@ -195,7 +202,7 @@ t.test('every truncation is incomplete', async (t) => {
 
 t.test('every single-bit flip is corrupt', async (t) => {
   for (const c of SMALL) {
-    const rec = encodeRecord(c.key, c.value, c.tombstone, c.tstamp);
+    const rec = encodeRecord(c.key, c.value, c.tombstone, c.tstamp, c.expiresAt);
     const failures: string[] = [];
     for (let i = 0; i < rec.length; i++) {
       for (let bit = 0; bit < 8; bit++) {
@@ -226,6 +233,7 @@ t.test('unknown flag bits are corrupt even with valid checksums', async (t) => {
     const control = Buffer.from(rec);
     fixCrcs(control);
     t.equal(decodeRecord(control, 0).kind, 'ok');
+    // Bit 1 (expires) on these records has no room for its 8 bytes: corrupt too.
     for (let bit = 1; bit < 8; bit++) {
       const bad = Buffer.from(rec);
       bad[8] = base | (1 << bit);
@@ -239,6 +247,28 @@ t.test('unknown flag bits are corrupt even with valid checksums', async (t) => {
     fixCrcs(all);
     t.equal(decodeRecord(all, 0).kind, 'corrupt', 'all flag bits');
   }
+});
+
+t.test('an expiry field that cannot be is corrupt: on a tombstone, too short, zero or beyond 2^53', async (t) => {
+  const withFlags = (rec: Buffer, flags: number): Buffer => {
+    const bad = Buffer.from(rec);
+    bad[8] = flags;
+    fixCrcs(bad);
+    return bad;
+  };
+  const tomb = encodeRecord(Buffer.from('key'), Buffer.alloc(0), true, 10);
+  t.match(decodeRecord(withFlags(tomb, 3), 0), { kind: 'corrupt', reason: 'bad expiry field' });
+  const short = encodeRecord(Buffer.from('key'), Buffer.from('1234567'), false, 10);
+  t.match(decodeRecord(withFlags(short, 2), 0), { kind: 'corrupt', reason: 'bad expiry field' }, 'a value of 7 bytes');
+  const zero = encodeRecord(Buffer.from('key'), Buffer.alloc(8), false, 10);
+  t.match(decodeRecord(withFlags(zero, 2), 0), { kind: 'corrupt', reason: 'bad expiry 0' });
+  const huge = encodeRecord(Buffer.from('key'), Buffer.alloc(8, 0xff), false, 10);
+  t.match(decodeRecord(withFlags(huge, 2), 0), { kind: 'corrupt', reason: /^bad expiry / });
+  const fine = encodeRecord(Buffer.from('key'), Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]), false, 10);
+  t.match(decodeRecord(withFlags(fine, 2), 0), { kind: 'ok', expiresAt: 1, valueStart: RECORD_HEADER_SIZE + 3 + 8 }, 'control: 1 ms');
+  t.throws(() => encodeRecord(Buffer.from('k'), Buffer.alloc(0), true, 0, 5), TypeError, 'a tombstone carries no expiry');
+  t.throws(() => encodeRecord(Buffer.from('k'), Buffer.alloc(0), false, 0, 1.5), TypeError);
+  t.throws(() => encodeRecord(Buffer.from('k'), Buffer.alloc(0), false, 0, -1), TypeError);
 });
 
 t.test('a tombstone flag on a record with a value is corrupt even with valid checksums', async (t) => {
@@ -281,10 +311,11 @@ function decodeStream(t: Test, chunks: Buffer[]): { records: Case[]; kinds: stri
       }
       records.push({
         name: `#${records.length}`,
-        key: Buffer.from(buf.subarray(r.keyStart, r.valueStart)),
+        key: Buffer.from(buf.subarray(r.keyStart, r.keyEnd)),
         value: Buffer.from(buf.subarray(r.valueStart, r.end)),
         tombstone: r.tombstone,
         tstamp: r.tstamp,
+        expiresAt: r.expiresAt,
       });
       pos = r.end;
     }
@@ -294,9 +325,9 @@ function decodeStream(t: Test, chunks: Buffer[]): { records: Case[]; kinds: stri
 }
 
 t.test('a stream of records decodes the same whole, byte by byte and in random splits', async (t) => {
-  const stream = Buffer.concat(CASES.map((c) => encodeRecord(c.key, c.value, c.tombstone, c.tstamp)));
-  const expected = CASES.map((c) => [c.key, c.value, c.tombstone, c.tstamp]);
-  const project = (rs: Case[]) => rs.map((c) => [c.key, c.value, c.tombstone, c.tstamp]);
+  const stream = Buffer.concat(CASES.map((c) => encodeRecord(c.key, c.value, c.tombstone, c.tstamp, c.expiresAt)));
+  const expected = CASES.map((c) => [c.key, c.value, c.tombstone, c.tstamp, c.expiresAt ?? 0]);
+  const project = (rs: Case[]) => rs.map((c) => [c.key, c.value, c.tombstone, c.tstamp, c.expiresAt ?? 0]);
 
   const whole = decodeStream(t, [stream]);
   t.same(project(whole.records), expected, 'whole');

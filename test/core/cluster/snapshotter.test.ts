@@ -22,6 +22,7 @@ function fakeView(records: StateRecord[], gate: Promise<void> = Promise.resolve(
   const view = {
     closed: 0,
     size: records.length,
+    expiring: [],
     async *batches(): AsyncGenerator<StateRecord[]> {
       await gate;
       if (fail !== undefined) throw fail;

@@ -4,7 +4,7 @@
  * every prefix of a valid encoding; decoding a view into a larger buffer.
  */
 import t from 'tap';
-import { decodeCommand, encodeCommand } from '../../../src/core/kv/command-codec.js';
+import { decodeCommand, decodeEntry, encodeCommand, encodeStampedCommand } from '../../../src/core/kv/command-codec.js';
 
 function roundTrip(args: Buffer[]): Buffer[] | undefined {
   return decodeCommand(encodeCommand(args));
@@ -124,4 +124,26 @@ t.test('decodes a Uint8Array view with a byteOffset', async (t) => {
   // A Buffer slice from the shared pool has a non-zero byteOffset too.
   const pooled = Buffer.concat([Buffer.from('xx'), enc, Buffer.from('yy')]).subarray(2, 2 + enc.length);
   t.strictSame(decodeCommand(pooled), args);
+});
+
+t.test('a stamped entry carries the leader time before the command', async (t) => {
+  const args = [Buffer.from('SET'), Buffer.from('k'), Buffer.from('v')];
+  for (const at of [0, 1, 1_700_000_000_123, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+    const data = encodeStampedCommand(at, args);
+    t.equal(data.readUInt32LE(0), 0xffffffff, 'the mark');
+    t.equal(data.readUInt32LE(4) + data.readUInt32LE(8) * 2 ** 32, at);
+    t.strictSame(data.subarray(12), encodeCommand(args), 'then the command as ever');
+    t.strictSame(decodeEntry(data), { at, args });
+  }
+  t.strictSame(decodeEntry(encodeCommand(args)), { at: 0, args }, 'an entry without a stamp: time 0');
+  t.equal(decodeCommand(encodeStampedCommand(5, args)), undefined, 'a stamped entry is not a plain command');
+});
+
+t.test('a malformed stamped entry decodes to undefined', async (t) => {
+  const data = encodeStampedCommand(7, [Buffer.from('GET'), Buffer.from('k')]);
+  for (let n = 0; n < data.length; n++) t.equal(decodeEntry(data.subarray(0, n)), undefined, `cut at ${n}`);
+  const huge = Buffer.from(data);
+  huge.writeUInt32LE(0xffffffff, 8);
+  t.equal(decodeEntry(huge), undefined, 'a stamp beyond 2^53');
+  t.equal(decodeEntry(Buffer.alloc(2)), undefined);
 });

@@ -30,6 +30,21 @@ t.test('the command table: names, Redis arities, reads and writes', async (t) =>
     ['getdel', 2, true],
     ['setnx', 3, true],
     ['type', 2, false],
+    ['expire', -3, true],
+    ['pexpire', -3, true],
+    ['expireat', -3, true],
+    ['pexpireat', -3, true],
+    ['ttl', 2, false],
+    ['pttl', 2, false],
+    ['expiretime', 2, false],
+    ['pexpiretime', 2, false],
+    ['persist', 2, true],
+    ['setex', 4, true],
+    ['psetex', 4, true],
+    ['getex', -2, true],
+    ['raftexpire', -2, true],
+    ['scan', -2, false],
+    ['randomkey', 1, false],
   ]);
   for (const [name, c] of KV_COMMANDS) t.equal(c.name, name);
 });

@@ -1,5 +1,6 @@
 import t from 'tap';
 import type { Bitcask } from '../../../src/core/bitcask/index.js';
+import type { KeySpace } from '../../../src/core/kv/key-space.js';
 import { globMatch } from '../../../src/core/kv/glob.js';
 import { parseKeysQuery, runKeysQuery, type KeysQuery } from '../../../src/core/kv/keys-query.js';
 import { seededRng, type Rng } from '../../../src/core/support/rng.js';
@@ -240,7 +241,7 @@ t.test('a page walks only about as many keys as it returns', async (t) => {
         yield k;
       }
     },
-  } as unknown as Bitcask;
+  } as unknown as KeySpace;
   const run = (q: KeysQuery): Plain => plain(runKeysQuery(spy, q));
   const page = (r: Plain): string[] => r as string[];
 
@@ -272,7 +273,7 @@ t.test('a page walks only about as many keys as it returns', async (t) => {
   // A key listed by the walk but gone when its value is read is skipped, never a null.
   const vanishing = Object.create(spy) as { get: (k: Buffer) => Buffer | undefined };
   vanishing.get = (k: Buffer) => (k.toString('latin1') === 'key:00002' ? undefined : kv.store.get(k));
-  t.strictSame(plain(runKeysQuery(vanishing as unknown as Bitcask, { pattern: 'key:0000*', limit: 3, desc: false, withValues: true })), ['key:00000', 'v', 'key:00001', 'v', 'key:00003', 'v']);
+  t.strictSame(plain(runKeysQuery(vanishing as unknown as KeySpace, { pattern: 'key:0000*', limit: 3, desc: false, withValues: true })), ['key:00000', 'v', 'key:00001', 'v', 'key:00003', 'v']);
 });
 
 // ---------------------------------------------------------------------------------------

@@ -53,8 +53,12 @@ export interface KvFixture {
   dir: string;
   store: Bitcask;
   machine: KvMachine;
-  /** `machine.apply(args)` as plain data. */
+  /** The machine's clock, ms since the epoch: set `ms` to move time. */
+  clock: { ms: number };
+  /** `machine.apply(args)` as plain data, as an entry stamped with `clock.ms`. */
   run(...args: (string | Buffer)[]): Plain;
+  /** `machine.read(args)` as plain data (at the machine's read time). */
+  read(...args: (string | Buffer)[]): Plain;
   /** `machine.check(args)` as plain data (undefined when accepted). */
   check(...args: (string | Buffer)[]): Plain | undefined;
   /** Every live key → value, keys and values as latin1. */
@@ -69,13 +73,19 @@ export async function openKv(t: Teardown, opts: BitcaskOptions = {}, dir: string
   return fixtureOf(dir, store);
 }
 
+/** The time a fixture's clock starts at: 2023-11-14T22:13:20Z. */
+export const FIXTURE_START_MS = 1_700_000_000_000;
+
 export function fixtureOf(dir: string, store: Bitcask): KvFixture {
-  const machine = new KvMachine(store);
+  const clock = { ms: FIXTURE_START_MS };
+  const machine = new KvMachine(store, () => clock.ms);
   return {
     dir,
     store,
     machine,
-    run: (...args) => plain(machine.apply(argv(...args))),
+    clock,
+    run: (...args) => plain(machine.apply(argv(...args), undefined, clock.ms)),
+    read: (...args) => plain(machine.read(argv(...args))),
     check: (...args) => {
       const r = machine.check(argv(...args));
       return r === undefined ? undefined : plain(r);
