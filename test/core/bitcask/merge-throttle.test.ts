@@ -4,11 +4,11 @@
  * that fails — leaving the store whole.
  */
 import fs from 'node:fs';
-import t, { type Test } from 'tap';
-import { Bitcask, mergeThrottle, realSleep, yieldToEventLoop, type BitcaskOptions } from '../../../src/core/bitcask/index.js';
+import t from 'tap';
+import { mergeThrottle, realSleep, yieldToEventLoop, type BitcaskOptions } from '../../../src/core/bitcask/index.js';
 import { manualClock } from '../../../src/core/support/clock.js';
 import { BitraftError } from '../../../src/core/support/errors.js';
-import { b, contentsOf, dataFiles, diffContents, readAll, tmpFiles } from '../../helpers/bitcask.js';
+import { b, contentsOf, dataFiles, diffContents, overwrittenStore, readAll, tmpFiles } from '../../helpers/bitcask.js';
 import { ioError, patch } from '../../helpers/fault-injection.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
 
@@ -117,25 +117,10 @@ t.test('the real waits: a turn of the event loop for 0, else a timer', async (t)
 
 const OPTS: BitcaskOptions = { maxFileSize: 4096, sync: 'none', clock: manualClock(1_700_000_000_000) };
 
-/** A store with a few immutable files, half their records overwritten; with its model. */
-async function withDeadBytes(t: Test, dir: string): Promise<{ store: Bitcask; model: Map<string, Buffer> }> {
-  const store = await Bitcask.open(dir, OPTS);
-  t.teardown(() => store.close().catch(() => undefined));
-  const model = new Map<string, Buffer>();
-  for (let round = 0; round < 2; round++) {
-    for (let i = 0; i < 200; i++) {
-      const v = Buffer.alloc(40, round * 200 + i);
-      store.put(b(`k${i}`), v);
-      model.set(`k${i}`, v);
-    }
-  }
-  store.rotate();
-  return { store, model };
-}
 
 t.test('a merge calls its pace after each slice with the bytes it read: every input byte once', async (t) => {
   const dir = tmpDir(t);
-  const { store, model } = await withDeadBytes(t, dir);
+  const { store, model } = await overwrittenStore(t, dir, OPTS, 200, 2);
   const slices: number[] = [];
   const r = await store.merge({ yieldEveryBytes: 1024, pace: async (bytes) => void slices.push(bytes) });
   t.ok(slices.length > r.inputFiles, `${slices.length} slices over ${r.inputFiles} files`);
@@ -146,7 +131,7 @@ t.test('a merge calls its pace after each slice with the bytes it read: every in
 
 t.test('a pace that rejects abandons the merge: its error, the outputs gone, the store as it was', async (t) => {
   const dir = tmpDir(t);
-  const { store, model } = await withDeadBytes(t, dir);
+  const { store, model } = await overwrittenStore(t, dir, OPTS, 200, 2);
   const before = dataFiles(dir);
   let slices = 0;
   const merge = store.merge({
@@ -167,7 +152,7 @@ t.test('a pace that rejects abandons the merge: its error, the outputs gone, the
 
 t.test('an output that cannot be fsynced fails the merge and changes nothing', async (t) => {
   const dir = tmpDir(t);
-  const { store, model } = await withDeadBytes(t, dir);
+  const { store, model } = await overwrittenStore(t, dir, OPTS, 200, 2);
   const before = dataFiles(dir);
   const restore = patch(t, fs, 'fdatasync', ((_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
     setImmediate(() => cb(ioError('EIO')));

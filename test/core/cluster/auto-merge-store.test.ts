@@ -4,32 +4,17 @@
  * a full disk. After each, every key reads its latest value, before and after a reopen.
  */
 import fs from 'node:fs';
-import t, { type Test } from 'tap';
-import { Bitcask, type BitcaskOptions, type ReplaceRecord } from '../../../src/core/bitcask/index.js';
+import t from 'tap';
+import type { Bitcask, BitcaskOptions, ReplaceRecord } from '../../../src/core/bitcask/index.js';
 import { AutoMerger, type MergeOutcome } from '../../../src/core/cluster/auto-merge.js';
 import { manualClock } from '../../../src/core/support/clock.js';
 import { memoryLogger } from '../../../src/core/support/logger.js';
-import { b, contentsOf, dataFiles, diffContents, readAll, tmpFiles } from '../../helpers/bitcask.js';
+import { b, contentsOf, dataFiles, diffContents, overwrittenStore, readAll, tmpFiles } from '../../helpers/bitcask.js';
 import { ioError, patch } from '../../helpers/fault-injection.js';
 import { tmpDir } from '../../helpers/tmp-dir.js';
 
 const OPTS: BitcaskOptions = { maxFileSize: 2048, sync: 'none', clock: manualClock(1_700_000_000_000) };
 
-/** A store whose immutable files are two-thirds dead; with its model. */
-async function deadStore(t: Test, dir: string): Promise<{ store: Bitcask; model: Map<string, Buffer> }> {
-  const store = await Bitcask.open(dir, OPTS);
-  t.teardown(() => store.close().catch(() => undefined));
-  const model = new Map<string, Buffer>();
-  for (let round = 0; round < 3; round++) {
-    for (let i = 0; i < 150; i++) {
-      const v = Buffer.from(`${round}:${i}:`.padEnd(40, 'v'));
-      store.put(b(`k${i}`), v);
-      model.set(`k${i}`, v);
-    }
-  }
-  store.rotate();
-  return { store, model };
-}
 
 /**
  * An AutoMerger over `store` that triggers on any dead bytes; its waits take a real turn
@@ -66,7 +51,7 @@ async function until(cond: () => boolean): Promise<void> {
 
 t.test('a merge during a snapshot view: the view reads its point in time, the inputs go once it is closed', async (t) => {
   const dir = tmpDir(t);
-  const { store, model } = await deadStore(t, dir);
+  const { store, model } = await overwrittenStore(t, dir, OPTS, 150, 3);
   const snapshot = new Map(model);
   const inputs = dataFiles(dir).slice(0, -1);
   const view = store.openView();
@@ -99,7 +84,7 @@ t.test('a merge during a snapshot view: the view reads its point in time, the in
 
 t.test('a snapshot install abandons a running merge and goes ahead; the new contents stand', async (t) => {
   const dir = tmpDir(t);
-  const { store } = await deadStore(t, dir);
+  const { store } = await overwrittenStore(t, dir, OPTS, 150, 3);
   const { merger: m, logger, waits } = merger(store, { bytesPerSecond: 2048 });
   const running = m.check()!;
   await until(() => waits() >= 3);
@@ -125,7 +110,7 @@ t.test('a snapshot install abandons a running merge and goes ahead; the new cont
 
 t.test('the store closing abandons a running merge; the directory reopens whole', async (t) => {
   const dir = tmpDir(t);
-  const { store, model } = await deadStore(t, dir);
+  const { store, model } = await overwrittenStore(t, dir, OPTS, 150, 3);
   const before = dataFiles(dir);
   const { merger: m, waits } = merger(store, { bytesPerSecond: 2048 });
   const running = m.check()!;
@@ -141,7 +126,7 @@ t.test('the store closing abandons a running merge; the directory reopens whole'
 
 t.test('a full disk fails the merge without losing anything; it is retried after the back-off and succeeds', async (t) => {
   const dir = tmpDir(t);
-  const { store, model } = await deadStore(t, dir);
+  const { store, model } = await overwrittenStore(t, dir, OPTS, 150, 3);
   const before = dataFiles(dir);
   // Writes to the merge's temporary outputs fail as on a full disk.
   const outputs = new Set<number>();
@@ -177,7 +162,7 @@ t.test('a full disk fails the merge without losing anything; it is retried after
 
 t.test('free space below the reserve stops a running merge', async (t) => {
   const dir = tmpDir(t);
-  const { store, model } = await deadStore(t, dir);
+  const { store, model } = await overwrittenStore(t, dir, OPTS, 150, 3);
   let free = 1 << 30;
   const { merger: m, waits } = merger(store, { bytesPerSecond: 2048, freeBytes: () => free, minFreeBytes: 1 << 20 });
   const running = m.check()!;
