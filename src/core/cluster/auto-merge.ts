@@ -115,14 +115,15 @@ export function parseDeadRatio(text: string): number {
  * pacing the merge every `MERGE_SLICE_BYTES` of input and yielding between its steps,
  * so clients are served throughout.
  *
- * A running merge is abandoned (its outputs removed, the store unchanged) at its next
- * slice or wait when `stop` is called or the store closes, when a snapshot install
- * waits for it, or when free space falls below `minFreeBytes` — a merge needs room for
- * the live data it copies, so it does not start without that room either. A failed
- * merge is logged and tried again after a back-off that doubles with each failure
- * (from twice the check interval to `MAX_BACKOFF_MS`); an abandoned one at the next
- * check. Start, end and failure are logged with what triggered the merge, the bytes
- * reclaimed and the duration. `mergeNow` is the one way a merge starts here: never two at once.
+ * A running merge stops at its next slice or wait, its outputs removed and the store
+ * unchanged: abandoned when `stop` is called, the store closes or a snapshot install
+ * waits for it (tried again at the next check); failed when free space falls below
+ * `minFreeBytes` — a merge needs room for the live data it copies, so it does not start
+ * without that room either — or on an I/O error. A failed merge is logged and tried
+ * again after a back-off that doubles with each failure in a row (from twice the check
+ * interval to `MAX_BACKOFF_MS`). Start, end and failure are logged with what triggered
+ * the merge, the bytes reclaimed and the duration. `mergeNow` is the one way a merge
+ * starts here: never two at once.
  */
 export class AutoMerger {
   private readonly opts: AutoMergeOptions;
