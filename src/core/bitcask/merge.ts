@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../support/logger.js';
 import { BitraftError, CorruptionError } from '../support/errors.js';
-import { DataFile, scanRecords } from './datafile.js';
+import { DataFile, SCAN_CHUNK_SIZE, scanRecords } from './datafile.js';
 import { compareFileIds, dataFileName, hintFileName, TEMP_SUFFIX, type FileId } from './file-id.js';
-import { fsyncDir } from './fs-util.js';
+import { fsyncDirAsync } from './fs-util.js';
 import { HintWriter } from './hint.js';
 import { yieldToEventLoop, type MergePace } from './merge-throttle.js';
 import { RECORD_HEADER_SIZE } from './record.js';
@@ -76,14 +76,18 @@ interface Output {
   hintFinishing: boolean;
 }
 
-/** Record moves, kept column-wise so a large merge allocates few objects. */
+/**
+ * Record moves, kept column-wise in typed arrays sized once for every live record of the
+ * inputs (none is copied twice): a large merge allocates a few arrays, never grows one.
+ */
 interface Moves {
-  slots: number[];
-  fromFile: number[];
-  fromOffset: number[];
-  toOutput: number[];
-  toOffset: number[];
-  size: number[];
+  count: number;
+  slots: Uint32Array;
+  fromFile: Uint32Array;
+  fromOffset: Uint32Array;
+  toOutput: Uint32Array;
+  toOffset: Uint32Array;
+  size: Uint32Array;
 }
 
 /**
@@ -119,8 +123,12 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
   const lastId = inputs.at(-1)!.slot.file.id;
   let nextMinor = lastId.minor + 1;
   const outputs: Output[] = [];
-  const moves: Moves = { slots: [], fromFile: [], fromOffset: [], toOutput: [], toOffset: [], size: [] };
   const live = liveSlotsByFile(host, new Set(inputs.map((x) => x.ordinal)));
+  const liveCount = [...live.values()].reduce((n, l) => n + l.slots.length, 0);
+  const column = (): Uint32Array => new Uint32Array(liveCount);
+  const moves: Moves = { count: 0, slots: column(), fromFile: column(), fromOffset: column(), toOutput: column(), toOffset: column(), size: column() };
+  // One read buffer for the whole scan, not one per slice.
+  const scratch = Buffer.allocUnsafe(SCAN_CHUNK_SIZE);
   const newOutput = (): Output => {
     const id = { major: lastId.major, minor: nextMinor++ };
     const finalPath = path.join(host.dir, dataFileName(id));
@@ -156,15 +164,17 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
             // The record is copied byte for byte: same header, timestamp and checksums.
             const at = out.file.appendEncoded(buf.subarray(record.keyStart - RECORD_HEADER_SIZE, record.end));
             out.hint.add(false, record.tstamp, buf.subarray(record.keyStart, record.keyEnd), at, record.size, record.expiresAt);
-            moves.slots.push(kslot);
-            moves.fromFile.push(ordinal);
-            moves.fromOffset.push(offset);
-            moves.toOutput.push(outputs.length - 1);
-            moves.toOffset.push(at);
-            moves.size.push(record.size);
+            const m = moves.count++;
+            moves.slots[m] = kslot;
+            moves.fromFile[m] = ordinal;
+            moves.fromOffset[m] = offset;
+            moves.toOutput[m] = outputs.length - 1;
+            moves.toOffset[m] = at;
+            moves.size[m] = record.size;
           },
           pos,
           yieldEvery,
+          scratch,
         );
         if (scanned.problem) throw new CorruptionError(file.path, scanned.problem.offset, scanned.problem.reason);
         await pace(scanned.next - pos);
@@ -181,7 +191,7 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
       out.hint.finish(out.file.size);
       await step('output-renamed');
     }
-    fsyncDir(host.dir);
+    await fsyncDirAsync(host.dir);
     await step('outputs-durable');
     if (host.closing) throw new BitraftError('CLOSED', 'the store was closed during the merge');
   } catch (err) {
@@ -196,7 +206,7 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
     return host.addFile(DataFile.openReadOnly(out.id, out.finalPath));
   });
   result.outputFiles = outputs.length;
-  for (let i = 0; i < moves.slots.length; i++) {
+  for (let i = 0; i < moves.count; i++) {
     // A slot still at its old place holds the same record; a freed or reused one points elsewhere.
     const slot = moves.slots[i]!;
     if (host.keydir.fileOf(slot) !== moves.fromFile[i] || host.keydir.offsetOf(slot) !== moves.fromOffset[i]) continue;
@@ -228,11 +238,12 @@ export async function runMerge(host: MergeHost, opts: MergeOptions = {}): Promis
     fs.rmSync(slot.file.path, { force: true });
     // Durable before the next (newer) input goes: a newer input may hold the tombstone
     // hiding a deleted key's value in this one, and must not be gone while this one stays.
-    fsyncDir(host.dir);
+    // On the thread pool: a journal commit that frees a large file's blocks takes a while.
+    await fsyncDirAsync(host.dir);
     await step('input-deleted');
   }
   for (const { slot } of inputs) fs.rmSync(path.join(host.dir, hintFileName(slot.file.id)), { force: true });
-  fsyncDir(host.dir);
+  await fsyncDirAsync(host.dir);
   result.reclaimedBytes = result.inputBytes - result.outputBytes;
   await step('done');
   return result;
