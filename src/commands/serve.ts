@@ -18,7 +18,9 @@ Merges: the node compacts its data files by itself — rewriting the live record
 
 Security: --requirepass makes clients AUTH first. --cluster-secret is what nodes authenticate to each other with (RAFTAUTH); when set, only connections that sent it may send the internal Raft commands and membership changes (RAFTADDPEER, RAFTREMOVEPEER) — give it to "bitraft join/leave" too. Both can come from a file (--requirepass-file, --cluster-secret-file) or the environment, so they do not show in "ps". Protected mode (on by default): while no password is set, clients connecting from an address other than loopback are refused with -DENIED (nodes may still authenticate with the cluster secret). With --tls-cert and --tls-key the port serves TLS only, to clients and peers alike; the node connects to its peers over TLS, checking their certificates against --tls-ca and presenting its own; --tls-auth-clients yes makes clients present a certificate signed by --tls-ca.
 
-Consistency of reads: "high" (default) answers on the leader after confirming with a quorum that it still leads (linearizable; followers forward); "medium" answers on the leader from its lease, without a round trip; "low" answers on any node from its own state, possibly stale.`;
+Consistency of reads: "high" (default) answers on the leader after confirming with a quorum that it still leads (linearizable; followers forward); "medium" answers on the leader from its lease, without a round trip; "low" answers on any node from its own state, possibly stale.
+
+Metrics: with --metrics host:port, GET http://host:port/metrics serves Prometheus metrics (names prefixed bitraft_): commands and their latency, connections, Raft state and replication lag, fsyncs, snapshots, merges, disk use and the process's memory. Off by default; plain HTTP, so bind it to an address only the monitoring can reach.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -26,6 +28,7 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
     'BITRAFT_REQUIREPASS=secret <%= config.bin %> <%= command.id %> --durability medium',
     '<%= config.bin %> <%= command.id %> --merge-dead-ratio 0.3 --merge-rate 16777216',
     '<%= config.bin %> <%= command.id %> --dir d2 --bind 127.0.0.1:4921 --join 127.0.0.1:4920',
+    '<%= config.bin %> <%= command.id %> --metrics 127.0.0.1:9121',
     '<%= config.bin %> <%= command.id %> --dir d3 --bind 0.0.0.0:4922 --advertise db3.example:4922 --join db1.example:4920 --redirect moved',
     '<%= config.bin %> <%= command.id %> --bind 0.0.0.0:4920 --advertise db1.example:4920 --requirepass-file /etc/bitraft/password --cluster-secret-file /etc/bitraft/cluster-secret --tls-cert db1.crt --tls-key db1.key --tls-ca ca.crt',
   ];
@@ -70,6 +73,7 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
       multiple: true,
       hidden: true,
     }),
+    metrics: Flags.string({ summary: 'Serve Prometheus metrics over plain HTTP at http://<host:port>/metrics (port 0 picks a free one). Off by default.' }),
     'log-tail': Flags.integer({ summary: 'Log entries kept behind a snapshot when the log is compacted, so a follower that lags a little catches up from the log instead of a snapshot.', default: DEFAULT_CONFIG.logTail, min: 0 }),
   };
 
@@ -116,6 +120,7 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
         snapshotRetain: flags['snapshot-retain'],
         logTail: flags['log-tail'],
         peerRoutes: parsePeerRoutes(flags['peer-route']),
+        metrics: flags.metrics === undefined ? undefined : parseAddress(flags.metrics),
       };
       node = await startNode(config, logger, this.config.version);
     } catch (err) {
@@ -126,6 +131,7 @@ Consistency of reads: "high" (default) answers on the leader after confirming wi
     const running = node;
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void running.stop(`received ${signal}`));
     await running.stopped;
+    if (running.stopFailed) this.exit(1);
   }
 }
 

@@ -187,11 +187,9 @@ export class KeyDir {
       const slot = Math.floor(random() * limit);
       if (this.files[slot] !== NO_FILE) return slot;
     }
-    const start = Math.floor(random() * limit);
-    for (let i = 0; ; i++) {
-      const slot = (start + i) % limit;
-      if (this.files[slot] !== NO_FILE) return slot;
-    }
+    let slot = Math.floor(random() * limit);
+    while (this.files[slot] === NO_FILE) slot = (slot + 1) % limit;
+    return slot;
   }
 
   /** Calls `fn` with the slot of every live key, in no particular order; `fn` must not change the keydir. */

@@ -28,7 +28,12 @@ export interface BitcaskOptions {
   readOnly?: boolean;
   /** Bytes of recently written or read values kept in memory to spare disk reads (default 64 MiB; 0 disables). */
   cacheSize?: number;
+  /** Told of every fsync of the group commit (`sync`, and writes in `always` mode) once it succeeded, with the seconds it took. */
+  onSync?: (seconds: number) => void;
 }
+
+/** The default `onSync`: nobody is told. */
+export const ignoreSync = (_seconds: number): void => {};
 
 /** Options with every default filled in. */
 export type ResolvedOptions = Required<BitcaskOptions>;
@@ -50,6 +55,7 @@ export function resolveOptions(opts: BitcaskOptions = {}): ResolvedOptions {
     logger: opts.logger ?? silentLogger,
     readOnly: opts.readOnly ?? false,
     cacheSize: opts.cacheSize ?? 64 * MiB,
+    onSync: opts.onSync ?? ignoreSync,
   };
   checkRange('maxFileSize', resolved.maxFileSize, 64, MAX_FILE_SIZE_LIMIT);
   checkRange('maxKeySize', resolved.maxKeySize, 1, MAX_KEY_SIZE_LIMIT);

@@ -681,6 +681,7 @@ export class Bitcask {
       return;
     }
     const size = file.size;
+    const started = performance.now();
     this.syncInFlight = new Promise<void>((done) => {
       fs.fdatasync(file.fd, (err) => {
         this.syncInFlight = undefined;
@@ -689,6 +690,7 @@ export class Bitcask {
           this.releaseWaiters(err);
           return;
         }
+        this.options.onSync((performance.now() - started) / 1000);
         this.durable = Math.max(this.durable, target);
         // A rotation or replace meanwhile made another file the active one, durably.
         if (this.active?.file === file) this.durableSize = Math.max(this.durableSize, size);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Bitcask, StoreView } from '../bitcask/index.js';
 import { decodeEntry, type KvMachine } from '../kv/index.js';
-import { DiskLogStore, LOG_FILE } from '../raft/log-store.js';
+import { DiskLogStore, LOG_FILE, type DiskLogStoreOptions } from '../raft/log-store.js';
 import { RaftDriver, type Transport } from '../raft/driver.js';
 import { RaftNode, type RaftStatus } from '../raft/node.js';
 import type { ConfChange, ConfState, Message, NodeId, SnapshotMeta, SoftState } from '../raft/types.js';
@@ -67,6 +67,10 @@ export interface ClusterOptions {
   /** Opens the connection a snapshot is streamed to a follower over (default: a `RespClient` to its address). */
   installClient?: (to: NodeId) => InstallClient;
   rng?: Rng;
+  /** Told of every fsync of the Raft log's entries, with the seconds it took. */
+  onLogSync?: (seconds: number) => void;
+  /** Told of every snapshot this node writes, with the seconds it took. */
+  onSnapshot?: (seconds: number) => void;
 }
 
 /** How a RAFTSTATE-style role is spelled for users. */
@@ -97,6 +101,7 @@ export class Cluster {
   private readonly logger: LevelLogger;
   private readonly syncTimer: NodeJS.Timeout | undefined;
   private soft: SoftState = { role: 'follower', leader: undefined };
+  private newLeaders = 0;
   /** Each returns true once it is done (and is then forgotten). */
   private leaderWaiters: (() => boolean)[] = [];
   private stopping: Promise<void> | undefined;
@@ -186,6 +191,7 @@ export class Cluster {
       checkpoint: this.checkpoint,
       policy: settings,
       logger: opts.logger,
+      onSnapshot: opts.onSnapshot,
     });
     this.sender = new SnapshotSender({
       newest: () => this.snapshotter.forFollower(),
@@ -229,6 +235,11 @@ export class Cluster {
   /** Whether this node leads now. */
   get isLeader(): boolean {
     return this.core.role === 'leader' && !this.driver.isStopped;
+  }
+
+  /** How many times since it opened this node came to know a new leader (itself included). */
+  get leaderChanges(): number {
+    return this.newLeaders;
   }
 
   /** The leader this node knows of (itself when leading), or undefined. */
@@ -459,7 +470,10 @@ export class Cluster {
       if (ss.role === 'leader') this.logger.info(`raft: became the leader at term ${term}`);
       else if (prev.role === 'leader') this.logger.info(`raft: stepped down at term ${term}`);
     }
-    if (ss.leader !== prev.leader && ss.leader !== undefined && ss.leader !== this.id) this.logger.info(`raft: the leader is ${ss.leader}`);
+    if (ss.leader !== prev.leader && ss.leader !== undefined) {
+      this.newLeaders++;
+      if (ss.leader !== this.id) this.logger.info(`raft: the leader is ${ss.leader}`);
+    }
     this.leaderWaiters = this.leaderWaiters.filter((w) => !w());
   }
 }
@@ -483,8 +497,8 @@ function adoptAddress(log: DiskLogStore, id: NodeId, logger: LevelLogger): void 
   logger.warn(`raft: ${id} is not a member of this directory's cluster (${[...conf.voters, ...conf.learners].join(', ') || 'none'}); waiting to be added`);
 }
 
-function logOptionsOf(opts: ClusterOptions): { logger: LevelLogger; syncEntries: boolean } {
-  return { logger: opts.logger, syncEntries: opts.durability === 'high' };
+function logOptionsOf(opts: ClusterOptions): DiskLogStoreOptions {
+  return { logger: opts.logger, syncEntries: opts.durability === 'high', onSync: opts.onLogSync };
 }
 
 /**

@@ -32,6 +32,8 @@ export interface SnapshotterDeps {
   logger: Logger;
   /** Milliseconds since the epoch (for the back-off after a failure). */
   now?: () => number;
+  /** Told of every snapshot written, with the seconds it took. */
+  onSnapshot?: (seconds: number) => void;
 }
 
 /** How long automatic snapshots pause after one failed (a full disk, say). */
@@ -164,7 +166,9 @@ export class Snapshotter {
       try {
         const s = await snapshots.create(info, viewWithExpiries(view));
         this.lastIndex = Math.max(this.lastIndex, index);
-        logger.info(`raft: snapshot ${s.meta.id} written: ${view.size} keys, ${s.meta.size} bytes in ${this.now() - started} ms`);
+        const ms = this.now() - started;
+        logger.info(`raft: snapshot ${s.meta.id} written: ${view.size} keys, ${s.meta.size} bytes in ${ms} ms`);
+        this.deps.onSnapshot?.(ms / 1000);
         await this.compactBehind(s, this.deps.policy.tail);
         return s;
       } catch (err) {

@@ -19,12 +19,10 @@ export interface CommandEntry {
 
 /** Encodes `args` as one entry's data, stamped with the leader's time `at` (ms since the epoch, a safe integer). */
 export function encodeStampedCommand(at: number, args: readonly Uint8Array[]): Buffer {
-  const command = encodeCommand(args);
-  const out = Buffer.allocUnsafe(STAMP_HEADER + command.length);
+  const out = encodeAfter(STAMP_HEADER, args);
   out.writeUInt32LE(STAMP_MARK, 0);
   out.writeUInt32LE(at % 2 ** 32, 4);
   out.writeUInt32LE(Math.floor(at / 2 ** 32), 8);
-  command.copy(out, STAMP_HEADER);
   return out;
 }
 
@@ -46,11 +44,16 @@ export function decodeEntry(data: Uint8Array): CommandEntry | undefined {
 
 /** Encodes `args` (at least the command name) as one entry's data. */
 export function encodeCommand(args: readonly Uint8Array[]): Buffer {
-  let size = 4;
+  return encodeAfter(0, args);
+}
+
+/** `args` encoded after `header` bytes left for the caller to fill. */
+function encodeAfter(header: number, args: readonly Uint8Array[]): Buffer {
+  let size = header + 4;
   for (const a of args) size += 4 + a.length;
   const out = Buffer.allocUnsafe(size);
-  out.writeUInt32LE(args.length, 0);
-  let pos = 4;
+  out.writeUInt32LE(args.length, header);
+  let pos = header + 4;
   for (const a of args) {
     out.writeUInt32LE(a.length, pos);
     out.set(a, pos + 4);

@@ -362,6 +362,8 @@ export interface DiskLogStoreOptions {
   readonly syncEntries?: boolean;
   /** How many recently appended entries are kept in memory to spare reading them back (default 8192). */
   readonly tailEntries?: number;
+  /** Told of every fsync of appended entries by `sync`/`syncAsync` once it succeeded, with the seconds it took. */
+  readonly onSync?: (seconds: number) => void;
 }
 
 /**
@@ -404,6 +406,7 @@ export class DiskLogStore implements LogStorage {
    */
   private tail: Entry[] = [];
   private readonly tailEntries: number;
+  private readonly onSync: (seconds: number) => void;
   /** The I/O error that stopped writes. */
   private failure: unknown = undefined;
 
@@ -411,6 +414,7 @@ export class DiskLogStore implements LogStorage {
     this.dir = dir;
     this.syncEntries = options.syncEntries ?? true;
     this.tailEntries = options.tailEntries ?? 8192;
+    this.onSync = options.onSync ?? (() => {});
     this.logPath = path.join(dir, LOG_FILE);
     this.fd = fd;
     this.logger = logger;
@@ -656,7 +660,9 @@ export class DiskLogStore implements LogStorage {
    */
   sync(entries = this.syncEntries): void {
     if (entries && this.dirty) {
+      const started = performance.now();
       this.io(() => fs.fdatasyncSync(this.fd));
+      this.onSync((performance.now() - started) / 1000);
       this.dirty = false;
     }
     this.saveState();
@@ -670,12 +676,14 @@ export class DiskLogStore implements LogStorage {
   async syncAsync(entries = this.syncEntries): Promise<void> {
     if (entries && this.dirty) {
       if (this.failure !== undefined) this.io(() => {});
+      const started = performance.now();
       try {
         await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
       } catch (err) {
         this.failure = err;
         throw err;
       }
+      this.onSync((performance.now() - started) / 1000);
       this.dirty = false;
     }
     this.saveState();

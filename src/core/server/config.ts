@@ -94,6 +94,8 @@ export interface ServerConfig {
   snapshotRetain: number;
   /** Entries kept in the log behind a snapshot, for followers that lag a little. */
   logTail: number;
+  /** Where Prometheus metrics are served (`GET /metrics`, plain HTTP; port 0 picks a free one); undefined: not served. */
+  metrics?: { host: string; port: number };
 }
 
 /** Defaults of every optional setting. */

@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import { ProtocolError, ReplyWriter, RequestParser, errorReply } from '../resp/index.js';
+import type { CommandTally } from '../metrics/index.js';
 import type { Command, Reply } from '../resp/types.js';
 import type { ServerContext } from './context.js';
 import { dispatch } from './dispatch.js';
@@ -61,6 +62,7 @@ export class Connection {
   private onData(chunk: Buffer): void {
     if (this.closed || this.session.closeAfterReplies) return;
     const parser = this.parser;
+    const tallies = this.ctx.commands;
     let protocolError: ProtocolError | undefined;
     for (let input = chunk; ; input = NOTHING) {
       let commands: readonly Command[];
@@ -72,6 +74,8 @@ export class Connection {
         commands = err.parsed as readonly Command[];
         protocolError = err;
       }
+      // With --metrics: one clock read per command, as the end of one command is the start of the next.
+      let clock = tallies ? performance.now() : 0;
       for (const cmd of commands) {
         if (looksLikeHttp(cmd.args[0]!)) {
           // As Redis: a browser tricked into talking to us gets nothing, not even earlier replies.
@@ -80,7 +84,11 @@ export class Connection {
           this.socket.destroy();
           return;
         }
-        this.enqueue(dispatch(this.ctx, this.session, cmd.args));
+        const started = clock;
+        const result = dispatch(this.ctx, this.session, cmd.args);
+        if (tallies) clock = performance.now();
+        // dispatch names the command it ran in lastCommand (a forwarded one by its own name).
+        this.enqueue(result, tallies?.of(this.session.lastCommand), started, clock);
         if (this.session.closeAfterReplies) break;
       }
       if (protocolError || this.session.closeAfterReplies || !parser.onePerPush) break;
@@ -100,8 +108,14 @@ export class Connection {
     this.flush();
   }
 
-  private enqueue(result: Reply | Promise<Reply>): void {
+  /**
+   * Queues a command's reply (or a protocol error's). `tally` counts the command, which
+   * started at `started` (performance.now()), once its reply is ready: `returned` (when
+   * dispatch returned) for a reply given at once, else when the promise settles.
+   */
+  private enqueue(result: Reply | Promise<Reply>, tally?: CommandTally, started = 0, returned = 0): void {
     if (!(result instanceof Promise)) {
+      tally?.record((returned - started) / 1000, result.type === 'error');
       this.queue.push({ reply: result });
       return;
     }
@@ -109,11 +123,11 @@ export class Connection {
     this.queue.push(slot);
     result.then(
       (reply) => {
-        slot.reply = reply;
+        slot.reply = counted(reply, tally, started);
         this.scheduleFlush();
       },
       (err: unknown) => {
-        slot.reply = replyForError(err);
+        slot.reply = counted(replyForError(err), tally, started);
         this.scheduleFlush();
       },
     );
@@ -175,6 +189,12 @@ export class Connection {
     this.paused = false;
     if (!this.session.closeAfterReplies) this.socket.resume();
   }
+}
+
+/** Records in `tally` (if any) a command that started at `started` and answered `reply`; returns `reply`. */
+function counted(reply: Reply, tally: CommandTally | undefined, started: number): Reply {
+  tally?.record((performance.now() - started) / 1000, reply.type === 'error');
+  return reply;
 }
 
 /** `POST …` or `Host: …` as a command name: an HTTP request, never a Redis client. */

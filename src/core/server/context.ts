@@ -2,6 +2,7 @@ import type { AutoMerger } from '../cluster/auto-merge.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { LeaderRouter } from '../cluster/leader-router.js';
 import type { KvMachine } from '../kv/index.js';
+import type { CommandTallies } from '../metrics/index.js';
 import type { LevelLogger } from './log.js';
 import type { ServerConfig } from './config.js';
 import type { Proposer } from './proposer.js';
@@ -41,4 +42,6 @@ export interface ServerContext {
    * yet, e.g. while a snapshot rebuilds the store): commands get `-LOADING`. Absent: never.
    */
   readonly loading?: () => boolean;
+  /** Where each command's name, result and latency are counted (with `--metrics`); absent: not counted. */
+  readonly commands?: CommandTallies;
 }

@@ -10,12 +10,15 @@ import { PeerTransport } from '../cluster/peer-transport.js';
 import { RaftProposer } from '../cluster/raft-proposer.js';
 import { ExpirySweeper } from '../cluster/expiry-sweeper.js';
 import { encodeStampedCommand, KvMachine } from '../kv/index.js';
+import { serveMetrics, type MetricsEndpoint } from '../metrics/index.js';
 import { formatAddress, type ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import type { LevelLogger } from './log.js';
+import { createNodeMetrics, nodeReadings } from './metered-node.js';
 import { isLoopback, RespServer } from './server.js';
 import { loadNodeTls } from './tls.js';
 import { BitraftError } from '../support/errors.js';
+import { messageOf } from '../support/error-message.js';
 
 /** How often the leader looks for keys whose expiry has passed (see `ExpirySweeper`). */
 const EXPIRY_SWEEP_MS = 100;
@@ -33,6 +36,8 @@ export interface Node {
   stop(reason: string): Promise<void>;
   /** Resolves once the node has stopped (by `stop`, or by a client's SHUTDOWN). */
   readonly stopped: Promise<void>;
+  /** Whether a step of stopping failed (it was logged; the other steps still ran). */
+  readonly stopFailed: boolean;
 }
 
 /** The address this node tells peers and clients: `--advertise`, else the bound address (a wildcard host becomes the host name). */
@@ -66,6 +71,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const nodeTls = config.tls ? loadNodeTls(config.tls) : undefined;
   // How this node reaches its peers: the cluster secret (or the password), over TLS when it serves TLS.
   const credentials: NodeCredentials = { password: config.requirepass, clusterSecret: config.clusterSecret, tls: nodeTls?.client, routes: config.peerRoutes };
+  const metrics = config.metrics ? createNodeMetrics() : undefined;
   // The Raft log holds every write durably; the store is fsynced by the applied-index checkpoint.
   const store = await Bitcask.open(config.dir, {
     sync: 'none',
@@ -74,6 +80,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     maxFileSize: config.maxFileSize,
     cacheSize: config.cacheSize,
     logger,
+    onSync: metrics?.fsyncObserver('data'),
   });
   logger.info(`opened ${config.dir}: ${store.size} keys`);
   const machine = new KvMachine(store);
@@ -81,11 +88,12 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const transport = new PeerTransport({ credentials, logger });
   const autoMerge = new AutoMerger({ ...merging, store, logger, freeBytes: () => statfsFreeBytes(config.dir), minFreeBytes: config.minFreeSpace });
   let stopping: Promise<void> | undefined;
+  let stopFailed = false;
   let markStopped!: () => void;
   const stopped = new Promise<void>((resolve) => {
     markStopped = resolve;
   });
-  const late: { cluster?: Cluster; router?: LeaderRouter; proposer?: RaftProposer; sweeper?: ExpirySweeper } = {};
+  const late: { cluster?: Cluster; router?: LeaderRouter; proposer?: RaftProposer; sweeper?: ExpirySweeper; metrics?: MetricsEndpoint } = {};
   const ctx: Omit<ServerContext, 'port' | 'sessions'> = {
     config,
     version,
@@ -108,6 +116,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     },
     // Listening starts before the cluster opens (its id is the bound address), which may take a while.
     loading: () => late.proposer === undefined,
+    commands: metrics?.commands,
   };
   const server = new RespServer(ctx, nodeTls?.server);
   const stop = (reason: string): Promise<void> => {
@@ -122,12 +131,21 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       }
       late.sweeper?.stop();
       await server.close();
-      await cluster.stop();
+      await late.metrics?.close();
+      // A step that fails (the log's last sync after a failed write, say) is logged, and
+      // the others still run: the store is closed and the lock released whatever happens.
+      const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
+        await fn().catch((err: unknown) => {
+          stopFailed = true;
+          logger.error(`stopping: ${what} failed: ${messageOf(err)}`);
+        });
+      };
+      await step('closing the Raft log', () => cluster.stop());
       late.router!.close();
       transport.close();
       disk.close();
-      await store.close();
-      logger.info('stopped');
+      await step('closing the store', () => store.close());
+      logger.info(stopFailed ? 'stopped, with errors (see above)' : 'stopped');
       markStopped();
     })();
     return stopping;
@@ -135,6 +153,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   let port: number;
   try {
     port = await server.listen(config.host, config.port);
+    if (metrics) late.metrics = await serveMetrics(metrics.registry, config.metrics!.host, config.metrics!.port, logger);
     const id = advertisedAddress(config, port);
     const cluster = await Cluster.open({
       dir: config.dir,
@@ -150,8 +169,11 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       join: config.join !== undefined,
       snapshots: { entries: config.snapshotEntries, logBytes: config.snapshotLogBytes, retain: config.snapshotRetain, tail: config.logTail },
       credentials,
+      onLogSync: metrics?.fsyncObserver('log'),
+      onSnapshot: metrics?.observeSnapshot,
     });
     late.cluster = cluster;
+    metrics?.watch(nodeReadings({ cluster, machine, stats: ctx.stats, dir: config.dir, clients: () => server.clientCount }));
     late.router = new LeaderRouter({
       cluster,
       mode: config.redirect,
@@ -163,6 +185,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     late.proposer = new RaftProposer({ cluster, machine, router: late.router, consistency: config.consistency, disk });
   } catch (err) {
     disk.close();
+    await late.metrics?.close();
     await server.close();
     await store.close();
     throw err;
@@ -189,5 +212,13 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       void joinCluster({ target: config.join, self: cluster.id, credentials, logger, stopped });
     }
   }
-  return { port, id: cluster.id, stop, stopped };
+  return {
+    port,
+    id: cluster.id,
+    stop,
+    stopped,
+    get stopFailed() {
+      return stopFailed;
+    },
+  };
 }

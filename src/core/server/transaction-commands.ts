@@ -1,6 +1,6 @@
 import { arityOk, encodeCommand, TRANSACTION_COMMAND, unknownCommand, WATCH_CHECK_COMMAND, WATCH_COMMAND, wrongArity } from '../kv/index.js';
 import { arrayReply, errorReply, OK, simpleReply } from '../resp/replies.js';
-import type { Reply } from '../resp/types.js';
+import type { BulkReply, Reply } from '../resp/types.js';
 import type { AdminCommand } from './admin-command.js';
 import type { ServerContext } from './context.js';
 import type { Session } from './session.js';
@@ -59,7 +59,7 @@ function watch(ctx: ServerContext, session: Session, args: readonly Buffer[]): R
   const remember = (reply: Reply): Reply => {
     if (reply.type !== 'array') return reply;
     const watched = (session.watched ??= []);
-    reply.items.forEach((digest, i) => watched.push(read[i + 1]!, digest.type === 'bulk' ? digest.value : Buffer.alloc(0)));
+    reply.items.forEach((digest, i) => watched.push(read[i + 1]!, (digest as BulkReply).value));
     return OK;
   };
   const reply = ctx.proposer.read(read, ctx.machine.lookup(read)!, session);

@@ -119,3 +119,29 @@ t.test('a replace stores the expiries it is given', async (t) => {
   t.strictSame(expiries(again), { x: T + 9, y: 0 });
   await again.close();
 });
+
+t.test('randomKey: a live key by random probes, or by a walk when they miss', async (t) => {
+  const store = await Bitcask.open(tmpDir(t), { sync: 'none' });
+  t.teardown(() => store.close());
+  t.equal(store.randomKey(), undefined, 'empty');
+  for (let i = 0; i < 10; i++) store.put(b(`k${i}`), b('v'));
+  for (let i = 0; i < 9; i++) store.delete(b(`k${i}`));
+  t.strictSame(store.randomKey(() => 0), b('k9'), 'slot 0 is free every time: the walk finds the live one');
+  t.strictSame(store.randomKey(() => 0.95), b('k9'), 'a probe that hits');
+});
+
+t.test('a state digest covers expiries', async (t) => {
+  const { digestView } = await import('../../../src/core/cluster/state-digest.js');
+  const store = await Bitcask.open(tmpDir(t), { sync: 'none' });
+  t.teardown(() => store.close());
+  store.put(b('k'), b('v'));
+  const plain = await digestView(store.openView(), 1);
+  store.put(b('k'), b('v'), T);
+  const expiring = await digestView(store.openView(), 2);
+  store.put(b('k'), b('v'), T + 1);
+  const other = await digestView(store.openView(), 3);
+  t.not(plain.digest, expiring.digest);
+  t.not(expiring.digest, other.digest);
+  store.put(b('k'), b('v'));
+  t.equal((await digestView(store.openView(), 4)).digest, plain.digest, 'the same contents, the same digest');
+});

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { resolveOptions, type BitcaskOptions } from '../../../src/core/bitcask/options.js';
+import { ignoreSync, resolveOptions, type BitcaskOptions } from '../../../src/core/bitcask/options.js';
 import { manualClock, systemClock } from '../../../src/core/support/clock.js';
 import { BitraftError } from '../../../src/core/support/errors.js';
 import { memoryLogger, silentLogger } from '../../../src/core/support/logger.js';
@@ -20,6 +20,7 @@ t.test('defaults', async (t) => {
     logger: silentLogger,
     readOnly: false,
     cacheSize: 64 * MiB,
+    onSync: ignoreSync,
   };
   for (const input of [undefined, {}, { maxFileSize: undefined, sync: undefined, clock: undefined }]) {
     const r = resolveOptions(input as BitcaskOptions | undefined);
@@ -42,6 +43,7 @@ t.test('given values are kept', async (t) => {
       logger,
       readOnly: true,
       cacheSize: 0,
+      onSync: () => {},
     };
     const r = resolveOptions(opts);
     t.strictSame(r, opts);

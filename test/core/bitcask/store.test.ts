@@ -314,6 +314,27 @@ t.test('sync rejects with the I/O error, and a later sync retries', async (t) =>
   t.same(store.get(b('k')), b('v'));
 });
 
+t.test('onSync is told of each group-commit fsync that succeeded, with its seconds', async (t) => {
+  const dir = tmpDir(t);
+  const counts = countSyncs(t);
+  const seconds: number[] = [];
+  const store = await open(t, dir, { sync: 'none', onSync: (x) => seconds.push(x) });
+  store.put(b('k'), b('v'));
+  await store.sync();
+  await store.sync();
+  store.put(b('k2'), b('v2'));
+  await store.sync();
+  t.equal(counts.async, 2);
+  t.equal(seconds.length, 2, 'one per fsync');
+  t.ok(seconds.every((x) => x >= 0 && x < 60), 'in seconds');
+  patch(t, fs, 'fdatasync', ((_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    setImmediate(() => cb(ioError('EIO')));
+  }) as typeof fs.fdatasync);
+  store.put(b('k3'), b('v3'));
+  await t.rejects(store.sync(), { code: 'EIO' });
+  t.equal(seconds.length, 2, 'a failed fsync is not told');
+});
+
 t.test('a write the disk refuses at flush is kept and retried', async (t) => {
   const dir = tmpDir(t);
   const log = memoryLogger();

@@ -647,3 +647,24 @@ t.test('durability medium: the log is fsynced every second; a failure is logged'
   t.equal(a.cluster.leader, undefined);
   await t.rejects(a.cluster.stop(), { code: 'IO' }, 'the final sync reports the failure');
 });
+
+t.test('leaderChanges counts each new leader this node comes to know; the log and snapshot observers are handed on', async (t) => {
+  const logSyncs: number[] = [];
+  const snapshots: number[] = [];
+  const { a, b } = await twoVoters(t, { durability: 'high', onLogSync: (s) => logSyncs.push(s), onSnapshot: (s) => snapshots.push(s) });
+  t.equal(a.cluster.leaderChanges, 1, 'A: itself');
+  await until('B knows the leader', () => b.cluster.leader === A);
+  t.equal(b.cluster.leaderChanges, 1, 'B: A');
+  await handOver(t, a.cluster, B, B);
+  await until('A and B know the new leader', () => a.cluster.leader === B && b.cluster.leader === B);
+  // Each new leader is logged once: "became the leader" for itself, "the leader is" for another.
+  const logged = (m: Member): number => lines(m, 'became the leader').length + lines(m, 'the leader is').length;
+  t.ok(a.cluster.leaderChanges >= 2, 'A: itself, then B (and any election the timers caused)');
+  t.equal(a.cluster.leaderChanges, logged(a));
+  t.ok(b.cluster.leaderChanges >= 2, 'B: A, then itself');
+  t.equal(b.cluster.leaderChanges, logged(b));
+  t.ok(logSyncs.length > 0, 'the log fsyncs were told');
+  t.ok(logSyncs.every((s) => s >= 0 && s < 60), 'in seconds');
+  await a.cluster.snapshotNow();
+  t.equal(snapshots.length, 1, 'the snapshot was told');
+});

@@ -73,3 +73,14 @@ t.test('start and stop drive sweeps by a timer', async (t) => {
   r.sweeper.stop();
   t.ok(r.proposals.length > 0);
 });
+
+t.test('defaults: the real clock, 2,000 keys looked at, 1,000 a proposal', async (t) => {
+  const store = await Bitcask.open(tmpDir(t), { sync: 'none' });
+  t.teardown(() => store.close());
+  for (let i = 0; i < 1500; i++) store.put(b(`k${i}`), b('v'), 1);
+  const sizes: number[] = [];
+  const sweeper = new ExpirySweeper({ store, isLeader: () => true, propose: async (args) => void sizes.push(args.length - 1), logger: memoryLogger() });
+  t.equal(await sweeper.sweep(), 1000);
+  t.equal(await sweeper.sweep(), 500);
+  t.strictSame(sizes, [1000, 500]);
+});

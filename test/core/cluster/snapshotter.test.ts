@@ -45,6 +45,8 @@ interface Rig {
   nextView: () => ReturnType<typeof fakeView>;
   logger: ReturnType<typeof memoryLogger>;
   clock: { now: number };
+  /** Seconds of each snapshot written, as told to onSnapshot. */
+  written: number[];
 }
 
 function rig(t: { teardown(fn: () => void): void }, policy: Partial<SnapshotPolicy> = {}, dir = tmpDir(t), logFirst = 0): Rig {
@@ -97,6 +99,7 @@ function rig(t: { teardown(fn: () => void): void }, policy: Partial<SnapshotPoli
     clock,
     nextView: () => fakeView([rec('k', 'v')]),
     snapshotter: undefined as unknown as Snapshotter,
+    written: [],
   };
   r.snapshotter = new Snapshotter({
     openView: () => {
@@ -112,6 +115,7 @@ function rig(t: { teardown(fn: () => void): void }, policy: Partial<SnapshotPoli
     policy: { entries: 100, logBytes: 1000, tail: 10, ...policy },
     logger,
     now: () => clock.now,
+    onSnapshot: (seconds) => r.written.push(seconds),
   });
   return r;
 }
@@ -205,6 +209,24 @@ t.test('snapshotNow waits for a running snapshot, reuses an up-to-date one, and 
   r.driver.rest();
   t.equal((await atRest).meta.index, 230);
   t.equal(r.views.length, 3);
+});
+
+t.test('onSnapshot is told of each snapshot written, with the seconds it took; not of a failed one', async (t) => {
+  const r = rig(t);
+  let open!: () => void;
+  r.nextView = () => fakeView([rec('a', '1')], new Promise((res) => (open = res)));
+  r.driver.applied = 10;
+  const taking = r.snapshotter.snapshotNow();
+  await new Promise((res) => setTimeout(res, 5));
+  r.clock.now += 2500;
+  open();
+  await taking;
+  t.equal(r.written.length, 1);
+  t.ok(r.written[0]! >= 2.5 && r.written[0]! < 2.6, `2.5 s and the store's own clock ticks (${r.written[0]})`);
+  r.driver.applied = 20;
+  r.nextView = () => fakeView([rec('a', '2')], Promise.resolve(), new Error('disk on fire'));
+  await t.rejects(r.snapshotter.snapshotNow());
+  t.equal(r.written.length, 1, 'a failed snapshot is not told');
 });
 
 t.test('forFollower sends the newest snapshot while the log continues after it, else takes a new one', async (t) => {

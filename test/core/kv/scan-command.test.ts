@@ -109,3 +109,13 @@ t.test('RANDOMKEY: a live key, null when there is none, never an expired one', a
   for (let i = 0; i < 200; i++) picked.add(kv.read('randomkey'));
   t.ok(picked.size > 10, `random: ${picked.size} different keys in 200 picks`);
 });
+
+t.test('a cursor continued with another MATCH starts at that pattern\'s prefix', async (t) => {
+  const kv = await openKv(t);
+  for (const k of ['a1', 'a2', 'a3', 'z1', 'z2']) kv.run('set', k, 'v');
+  const [cursor, first] = kv.read('scan', '0', 'MATCH', 'a*', 'COUNT', '1') as [string, string[]];
+  t.strictSame(first, ['a1']);
+  t.strictSame(kv.read('scan', cursor, 'MATCH', 'z*', 'COUNT', '10'), ['0', ['z1', 'z2']]);
+  kv.run('set', 'b', 'v');
+  t.strictSame(kv.read('scan', '0', 'MATCH', 'aa*'), ['0', []], 'the first key past the prefix is shorter than it');
+});

@@ -786,6 +786,27 @@ t.test('syncAsync: the fsync runs on the threadpool; a failure stops later write
   again.close();
 });
 
+t.test('onSync is told of each fsync of entries, by sync and syncAsync, with its seconds; not of one that failed', async (t) => {
+  const dir = tmpDir(t);
+  DiskLogStore.bootstrap(dir, ['a']).close();
+  const seconds: number[] = [];
+  const s = DiskLogStore.open(dir, { onSync: (x) => seconds.push(x) });
+  t.teardown(() => s.close());
+  s.sync();
+  t.same(seconds, [], 'nothing appended: no fsync, nothing told');
+  s.append([{ index: 2, term: 1, type: 'noop', data: new Uint8Array() }]);
+  s.sync();
+  s.append([{ index: 3, term: 1, type: 'noop', data: new Uint8Array() }]);
+  await s.syncAsync();
+  await s.syncAsync();
+  t.equal(seconds.length, 2, 'one per fsync');
+  t.ok(seconds.every((x) => x >= 0 && x < 60), 'in seconds');
+  patch(t, fs, 'fdatasync', ((_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => cb(ioError('EIO'))) as typeof fs.fdatasync);
+  s.append([{ index: 4, term: 1, type: 'noop', data: new Uint8Array() }]);
+  await t.rejects(s.syncAsync(), { code: 'EIO' });
+  t.equal(seconds.length, 2, 'a failed fsync is not told');
+});
+
 t.test('bytesAfter counts the log bytes of the entries after an index', async (t) => {
   const dir = tmpDir(t);
   const s = open(t, dir);

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import t from 'tap';
 import type { KvMachine } from '../../../src/core/kv/index.js';
+import { CommandTallies } from '../../../src/core/metrics/index.js';
 import { encodeCommand } from '../../../src/core/resp/index.js';
 import type { Reply } from '../../../src/core/resp/types.js';
 import { Connection } from '../../../src/core/server/connection.js';
@@ -419,4 +420,43 @@ t.test("before AUTH, Redis's unauthenticated limits; after AUTH in the same chun
   const open_ = await open(t);
   open_.sock.send(big);
   t.equal(open_.sock.output(), OK, 'without a password, the full limits from the start');
+});
+
+t.test('with --metrics, each command is counted under its name, with its result, once its reply is ready', async (t) => {
+  const commands = new CommandTallies(['set', 'get', 'ping', 'echo']);
+  const { sock, held, release } = await open(t, { hold: true, commands });
+  sock.send(`PING\r\n${cmd('GET', 'a')}${cmd('ECHO')}${cmd('nope', 'x')}${cmd('SET', 'a', '1')}${cmd('SET', 'b', '2')}`);
+  t.same(
+    commands.used().map((c) => [c.name, c.ok, c.errors]),
+    [
+      ['echo', 0, 1],
+      ['get', 1, 0],
+      ['ping', 1, 0],
+      ['unknown', 0, 1],
+    ],
+    'the ready replies are counted at once, the waiting SETs not yet',
+  );
+  release(0);
+  held()[1]!.reject(new Error('disk on fire'));
+  await settle();
+  const set = commands.of('set');
+  t.same([set.ok, set.errors], [1, 1], 'a SET answered, a SET that failed');
+  t.equal(set.counts.reduce((a, b) => a + b, 0), 2, 'both in the latency histogram');
+  t.ok(set.sum >= 0);
+  t.match(sock.output(), /^\+PONG\r\n\$-1\r\n-ERR wrong number[^]*\+OK\r\n-ERR internal error: disk on fire\r\n$/);
+});
+
+t.test('a protocol error is not a command: it is not counted', async (t) => {
+  const commands = new CommandTallies(['ping']);
+  const { sock } = await open(t, { commands });
+  sock.send('PING\r\n*1\r\n$x\r\n');
+  t.same(commands.used().map((c) => [c.name, c.count]), [['ping', 1]]);
+});
+
+t.test('a command forwarded by another node (RAFTFWD) is counted under its own name', async (t) => {
+  const commands = new CommandTallies(['echo', 'raftfwd']);
+  const { sock } = await open(t, { commands });
+  sock.send(cmd('RAFTFWD', 'ECHO', 'x') + cmd('RAFTFWD'));
+  t.equal(sock.output(), "$1\r\nx\r\n-ERR wrong number of arguments for 'raftfwd' command\r\n");
+  t.same(commands.used().map((c) => [c.name, c.ok, c.errors]), [['echo', 1, 0], ['raftfwd', 0, 1]]);
 });

@@ -1,5 +1,6 @@
 import type { BitcaskOptions } from '../../../src/core/bitcask/index.js';
 import type { KvMachine } from '../../../src/core/kv/index.js';
+import type { CommandTallies } from '../../../src/core/metrics/index.js';
 import type { Reply } from '../../../src/core/resp/types.js';
 import { DEFAULT_CONFIG, type ServerConfig } from '../../../src/core/server/config.js';
 import type { ServerContext, ServerStats } from '../../../src/core/server/context.js';
@@ -43,6 +44,8 @@ export interface ServerFixtureOptions {
   /** Builds the proposer; `directProposer` by default. */
   proposer?: (machine: KvMachine, config: ServerConfig, cluster: Cluster) => Proposer;
   version?: string;
+  /** Where the connections count commands (as with --metrics). */
+  commands?: CommandTallies;
 }
 
 type Teardown = { teardown(fn: () => void | Promise<void>): void };
@@ -98,6 +101,7 @@ export async function makeServer(t: Teardown, opts: ServerFixtureOptions = {}): 
     shutdown: (reason) => {
       shutdowns.push(reason);
     },
+    commands: opts.commands,
   };
   let nextId = 1;
   const f: ServerFixture = {

@@ -3,14 +3,15 @@
  * queuing, one transaction entry proposed at EXEC, Redis's error texts, a refused
  * command discarding the transaction, and node commands refused inside one.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { decodeCommand, TRANSACTION_COMMAND, WATCH_CHECK_COMMAND } from '../../../src/core/kv/index.js';
 import { err, OK_ } from '../kv/kv-fixture.js';
 import { directProposer, makeServer } from './server-fixture.js';
 
 const QUEUED = { simple: 'QUEUED' };
 
-t.test('the queued commands are proposed as one transaction entry, answered as an array', async (t) => {
+/** A server whose proposer applies directly and records every proposal. */
+async function recordingServer(t: Test): Promise<{ f: Awaited<ReturnType<typeof makeServer>>; proposed: Buffer[][] }> {
   const proposed: Buffer[][] = [];
   const f = await makeServer(t, {
     proposer: (machine) => {
@@ -18,6 +19,11 @@ t.test('the queued commands are proposed as one transaction entry, answered as a
       return { ...direct, propose: (args, s) => (proposed.push([...args]), direct.propose(args, s)) };
     },
   });
+  return { f, proposed };
+}
+
+t.test('the queued commands are proposed as one transaction entry, answered as an array', async (t) => {
+  const { f, proposed } = await recordingServer(t);
   const s = f.session();
   t.strictSame(f.run(s, 'multi'), OK_);
   t.strictSame(f.run(s, 'SET', 'a', '1'), QUEUED);
@@ -92,13 +98,7 @@ t.test('PING and ECHO in a transaction are answered in its array', async (t) => 
 });
 
 t.test('WATCH: EXEC runs only if no watched key changed; UNWATCH, EXEC and DISCARD forget the keys', async (t) => {
-  const proposed: Buffer[][] = [];
-  const f = await makeServer(t, {
-    proposer: (machine) => {
-      const direct = directProposer(machine);
-      return { ...direct, propose: (args, s) => (proposed.push([...args]), direct.propose(args, s)) };
-    },
-  });
+  const { f, proposed } = await recordingServer(t);
   const a = f.session();
   const b = f.session();
   await f.runAsync(b, 'set', 'k', '1');
