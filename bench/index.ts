@@ -22,6 +22,8 @@
  * the keys it times `bitraft parse-snapshot` on its state.bin (next to `gzip -dc`),
  * RAFTSNAPSHOT (next to redis-server's SAVE) and a new node joining and catching up from
  * the snapshot (next to a redis-server replica's full resync).
+ * The merge suite needs no other tool; on a 1-node bitraft it measures GET/SET latency
+ * under a steady load while idle and during an automatic merge, throttled and not.
  *
  * Scratch data lives in a temporary directory under os.tmpdir(), removed at the end,
  * also on error or Ctrl-C. Exits 1 when a suite fails, 0 otherwise (a missed target is
@@ -35,6 +37,7 @@ import { parseArgs } from 'node:util';
 import { bitcaskSuite } from './bitcask.js';
 import { clusterSuite } from './cluster.js';
 import { gcAvailable, judge, type BenchConfig, type JudgedMetric, type Suite } from './harness.js';
+import { mergeSuite } from './merge.js';
 import { raftSuite } from './raft.js';
 import { restartSuite } from './restart.js';
 import { serverSuite } from './server.js';
@@ -42,7 +45,7 @@ import { snapshotSuite } from './snapshot.js';
 import { formatCount, renderFootnotes, renderTable, type TableSection } from './table.js';
 
 /** Every suite, in run order. Later steps add the cluster suites here. */
-export const SUITES: Suite[] = [bitcaskSuite, raftSuite, serverSuite, clusterSuite, restartSuite, snapshotSuite];
+export const SUITES: Suite[] = [bitcaskSuite, raftSuite, serverSuite, clusterSuite, restartSuite, snapshotSuite, mergeSuite];
 
 /** Keys of a full run. */
 export const FULL_KEYS = 1_000_000;

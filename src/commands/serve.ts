@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { describeError, secretOf } from '../core/cli/index.js';
-import { parsePeerRoutes } from '../core/cluster/index.js';
+import { parseDeadRatio, parsePeerRoutes } from '../core/cluster/index.js';
 import { DEFAULT_CONFIG, formatAddress, parseAddress, startNode, streamLogger, type Durability, type ServerConfig } from '../core/server/index.js';
 
 /** `bitraft serve`: runs a node. */
@@ -14,6 +14,8 @@ Durability: "high" acknowledges a write only once its log entry is fsynced on a 
 
 Snapshots: the node snapshots its key/value state into <dir>/snapshots/<term>-<index>-<ms>/ (meta.json and a state.bin in the Go bitraft format) once --snapshot-entries entries or --snapshot-log-size bytes of log accumulated since the last one, and on RAFTSNAPSHOT; writes go on while it is written. The log is then compacted behind it, keeping --log-tail entries (RAFTSHRINKLOG compacts on demand). A follower too far behind — or a new node — receives the leader's newest snapshot in 1 MiB chunks (a broken transfer resumes) and replaces its store with it atomically.
 
+Merges: the node compacts its data files by itself — rewriting the live records, dropping overwritten and deleted ones — once --merge-dead-ratio of their bytes are dead and at least --merge-min-dead-bytes of those can be reclaimed (checked every --merge-check-interval ms). A merge reads at most --merge-rate bytes a second and pauses every 256 KiB, so clients are served throughout; it gives way to shutdown and to snapshot installs, and one that fails (a full disk) changes nothing and is tried again later. INFO persistence shows its counters. --merge-dead-ratio 0 turns it off.
+
 Security: --requirepass makes clients AUTH first. --cluster-secret is what nodes authenticate to each other with (RAFTAUTH); when set, only connections that sent it may send the internal Raft commands and membership changes (RAFTADDPEER, RAFTREMOVEPEER) — give it to "bitraft join/leave" too. Both can come from a file (--requirepass-file, --cluster-secret-file) or the environment, so they do not show in "ps". Protected mode (on by default): while no password is set, clients connecting from an address other than loopback are refused with -DENIED (nodes may still authenticate with the cluster secret). With --tls-cert and --tls-key the port serves TLS only, to clients and peers alike; the node connects to its peers over TLS, checking their certificates against --tls-ca and presenting its own; --tls-auth-clients yes makes clients present a certificate signed by --tls-ca.
 
 Consistency of reads: "high" (default) answers on the leader after confirming with a quorum that it still leads (linearizable; followers forward); "medium" answers on the leader from its lease, without a round trip; "low" answers on any node from its own state, possibly stale.
@@ -24,6 +26,7 @@ Metrics: with --metrics host:port, GET http://host:port/metrics serves Prometheu
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --dir /var/lib/bitraft --bind 0.0.0.0:4920',
     'BITRAFT_REQUIREPASS=secret <%= config.bin %> <%= command.id %> --durability medium',
+    '<%= config.bin %> <%= command.id %> --merge-dead-ratio 0.3 --merge-rate 16777216',
     '<%= config.bin %> <%= command.id %> --dir d2 --bind 127.0.0.1:4921 --join 127.0.0.1:4920',
     '<%= config.bin %> <%= command.id %> --metrics 127.0.0.1:9121',
     '<%= config.bin %> <%= command.id %> --dir d3 --bind 0.0.0.0:4922 --advertise db3.example:4922 --join db1.example:4920 --redirect moved',
@@ -51,6 +54,10 @@ Metrics: with --metrics host:port, GET http://host:port/metrics serves Prometheu
     'min-free-space': Flags.integer({ summary: 'Refuse writes (-ERR disk full) while fewer bytes than this are free on the disk of --dir (0: never).', default: DEFAULT_CONFIG.minFreeSpace, min: 0 }),
     'max-file-size': Flags.integer({ summary: 'Data files are rotated at this size, in bytes.', default: DEFAULT_CONFIG.maxFileSize, min: 64 }),
     'cache-size': Flags.integer({ summary: 'Bytes of recently written or read values kept in memory (0 disables).', default: DEFAULT_CONFIG.cacheSize, min: 0 }),
+    'merge-dead-ratio': Flags.string({ summary: 'Merge the data files by itself once this fraction of their bytes is dead (overwritten or deleted keys), from 0 to 1 (0: never).', default: String(DEFAULT_CONFIG.mergeDeadRatio) }),
+    'merge-min-dead-bytes': Flags.integer({ summary: 'Do not merge by itself before this many dead bytes can be reclaimed.', default: DEFAULT_CONFIG.mergeMinDeadBytes, min: 0 }),
+    'merge-rate': Flags.integer({ summary: 'Bytes of data files a merge reads per second at most, so clients barely notice it (0: no limit).', default: DEFAULT_CONFIG.mergeRate, min: 0 }),
+    'merge-check-interval': Flags.integer({ summary: 'Milliseconds between checks of whether to merge.', default: DEFAULT_CONFIG.mergeCheckMs, min: 1 }),
     advertise: Flags.string({ summary: 'Address peers and clients are told to reach this node at (host:port; default: the bound address). It is the node\'s id in the cluster.' }),
     join: Flags.string({ char: 'j', summary: 'On first start, join the cluster of this node (host:port) instead of starting a new one; ignored once the node has cluster state, unless it is still a learner (stopped before its promotion): then it asks again to be made a voter.' }),
     consistency: Flags.option({ options: ['low', 'medium', 'high'] as const, summary: 'Which reads a node answers itself (see below).', default: DEFAULT_CONFIG.consistency })(),
@@ -97,6 +104,10 @@ Metrics: with --metrics host:port, GET http://host:port/metrics serves Prometheu
         maxFileSize: flags['max-file-size'],
         minFreeSpace: flags['min-free-space'],
         cacheSize: flags['cache-size'],
+        mergeDeadRatio: parseDeadRatio(flags['merge-dead-ratio']),
+        mergeMinDeadBytes: flags['merge-min-dead-bytes'],
+        mergeRate: flags['merge-rate'],
+        mergeCheckMs: flags['merge-check-interval'],
         advertise: flags.advertise === undefined ? undefined : formatAddress(parseAddress(flags.advertise)),
         join: flags.join === undefined ? undefined : formatAddress(parseAddress(flags.join)),
         consistency: flags.consistency,

@@ -115,3 +115,29 @@ export function fastTmpDir(t: { teardown(fn: () => void): void }, prefix = 'bitr
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/**
+ * Opens a store in `dir` (closed when the test ends) and writes each of `keys` keys
+ * `rounds` times (40-byte values, new ones each round), then seals the active file: every
+ * round but the last is dead bytes in immutable files. Returns the store and its model.
+ */
+export async function overwrittenStore(
+  t: { teardown(fn: () => unknown): void },
+  dir: string,
+  opts: BitcaskOptions,
+  keys: number,
+  rounds: number,
+): Promise<{ store: Bitcask; model: Map<string, Buffer> }> {
+  const store = await Bitcask.open(dir, opts);
+  t.teardown(() => store.close().catch(() => undefined));
+  const model = new Map<string, Buffer>();
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < keys; i++) {
+      const v = b(`${round}:${i}:`.padEnd(40, 'v'));
+      store.put(b(`k${i}`), v);
+      model.set(`k${i}`, v);
+    }
+  }
+  store.rotate();
+  return { store, model };
+}

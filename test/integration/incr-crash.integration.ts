@@ -26,7 +26,7 @@ t.test('INCR and transactions survive SIGKILL exactly once', async (t) => {
       while (running) {
         const batch = c.pipeline();
         for (let j = 0; j < 50; j++) batch.incr('counter');
-        if (i === 0) batch.multi().incr('pair:a').incr('pair:b').exec();
+        if (i === 0) batch.call('MULTI').incr('pair:a').incr('pair:b').call('EXEC');
         const replies = (await batch.exec())!;
         t.ok(replies.every(([err]) => err === null), 'every reply ok');
         sent += 50;

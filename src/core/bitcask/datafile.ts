@@ -3,7 +3,8 @@ import type { FileId } from './file-id.js';
 import { decodeRecord, encodeRecordInto, peekRecordSize, RECORD_HEADER_SIZE, recordSize, type DecodedRecord } from './record.js';
 
 const WRITE_BUFFER_SIZE = 1 << 20;
-const SCAN_CHUNK_SIZE = 1 << 20;
+/** Bytes `scanRecords` reads at a time. */
+export const SCAN_CHUNK_SIZE = 1 << 20;
 
 /** A record seen by `scanRecords`; `buf` subarrays are only valid during the callback. */
 export interface ScannedRecord {
@@ -29,7 +30,8 @@ export interface ScanResult {
 /**
  * Reads the records of `fd[start..fileSize)` in order, calling `onRecord` for each, and
  * stops at the end of the file, at the first bad spot, or once at least `budget` bytes
- * were read (so a caller can yield and resume from `next`).
+ * were read (so a caller can yield and resume from `next`). Reads into `buffer` when
+ * given (`SCAN_CHUNK_SIZE` bytes, reused across calls), else into a new one.
  */
 export function scanRecords(
   fd: number,
@@ -37,9 +39,10 @@ export function scanRecords(
   onRecord: (r: ScannedRecord) => void,
   start = 0,
   budget = Number.POSITIVE_INFINITY,
+  buffer?: Buffer,
 ): ScanResult {
   // A small file is read whole: no 1 MiB buffer for each of many small files.
-  let chunk = Buffer.allocUnsafe(Math.max(0, Math.min(SCAN_CHUNK_SIZE, fileSize - start)));
+  let chunk = buffer ?? Buffer.allocUnsafe(Math.max(0, Math.min(SCAN_CHUNK_SIZE, fileSize - start)));
   let chunkStart = 0;
   let chunkLen = 0;
   let pos = start;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 
-export { fsyncDir, mkdirDurable } from '../support/fs-durable.js';
+export { fsyncDir, fsyncDirAsync, mkdirDurable } from '../support/fs-durable.js';
 
 /** Reads a whole file, or returns undefined when it does not exist. */
 export function readIfExists(file: string): Buffer | undefined {

@@ -7,3 +7,4 @@ export { type ReplaceOptions, type ReplaceRecord, type ReplaceStep } from './rep
 export { REPLACE_MARKER_FILE } from './replace-marker.js';
 export { mergeDirectory, type MergeDirectoryOptions, type MergeDirectoryReport, type DirSummary } from './offline-merge.js';
 export { LOCK_FILE, readLockPid, processAlive } from './lock.js';
+export { mergeThrottle, realSleep, yieldToEventLoop, type MergePace, type MergeThrottleOptions, type Sleep } from './merge-throttle.js';

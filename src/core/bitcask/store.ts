@@ -198,6 +198,11 @@ export class Bitcask {
     return this.closed;
   }
 
+  /** Whether a replace (`replaceAll`) is running, or waiting for a running merge to end first. */
+  get isReplacing(): boolean {
+    return this.replacing !== undefined;
+  }
+
   /**
    * What the open found in the active file and cut off (undefined for a read-only store).
    * Describes the open only: later writes and replaces do not change it.

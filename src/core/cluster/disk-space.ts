@@ -23,7 +23,7 @@ export function statfsFreeBytes(dir: string): number {
 }
 
 /** `n` bytes in MiB, for messages. */
-const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
+export const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
 
 /** Once writes are refused, they are accepted again only with this much more free than the limit (no flapping). */
 const HYSTERESIS = 1.25;

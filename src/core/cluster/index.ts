@@ -5,3 +5,4 @@ export { parsePeerRoutes, type NodeCredentials } from './credentials.js';
 export { describeEntries, inspectLog, verifyLog, type DescribedEntry, type EntryFilter, type LogSummary, type LogVerification } from './log-inspection.js';
 export { requestSnapshot, parseSnapshotReply, type RemoteSnapshot, type SnapshotRequest } from './remote-snapshot.js';
 export { assessHealth, fetchClusterStatus, memberFromStats, type ClusterStatus, type MemberHealth, type MemberStatus, type StatusRequest } from './cluster-status.js';
+export { parseDeadRatio } from './auto-merge.js';

@@ -5,6 +5,7 @@ import { arrayReply, bulkReply, errorReply, intReply, NULL_BULK, OK, simpleReply
 import type { Reply } from '../resp/types.js';
 import type { ServerContext } from './context.js';
 import type { AdminCommand } from './admin-command.js';
+import { mergeInfo } from './merge-info.js';
 import { NO_REPLY } from './no-reply.js';
 import { RAFT_COMMANDS, raftInfo } from './raft-commands.js';
 import { SNAPSHOT_COMMANDS } from './snapshot-commands.js';
@@ -209,6 +210,7 @@ function info(ctx: ServerContext, _session: Session, args: readonly Buffer[]): R
       ['loading', 0],
       ['aof_enabled', c.durability === 'low' ? 0 : 1],
       ['bitraft_durability', c.durability],
+      ...mergeInfo(store, ctx.autoMerge?.status()),
     ],
     stats: [
       ['total_connections_received', ctx.stats.connectionsReceived],

@@ -64,6 +64,14 @@ export interface ServerConfig {
   maxFileSize: number;
   /** Bytes of values kept in memory to spare disk reads; 0 disables the cache. */
   cacheSize: number;
+  /** A merge starts by itself once this fraction of the data files' bytes is dead; 0: never (see `AutoMerger`). */
+  mergeDeadRatio: number;
+  /** …and once at least this many dead bytes are in files a merge rewrites. */
+  mergeMinDeadBytes: number;
+  /** Bytes of data files a merge may read per second; 0: no limit. */
+  mergeRate: number;
+  /** How often the merge condition is checked, in ms. */
+  mergeCheckMs: number;
   /** The address peers and clients are told (`host:port`); by default the bound address. */
   advertise?: string;
   /** An existing cluster's node to join through on first start. */
@@ -104,6 +112,10 @@ export const DEFAULT_CONFIG: Omit<ServerConfig, 'dir'> = {
   maxFileSize: 256 << 20,
   minFreeSpace: 64 << 20,
   cacheSize: 64 << 20,
+  mergeDeadRatio: 0.5,
+  mergeMinDeadBytes: 64 << 20,
+  mergeRate: 32 << 20,
+  mergeCheckMs: 10_000,
   consistency: 'high',
   redirect: 'forward',
   heartbeatMs: 100,

@@ -1,3 +1,4 @@
+import type { AutoMerger } from '../cluster/auto-merge.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { LeaderRouter } from '../cluster/leader-router.js';
 import type { KvMachine } from '../kv/index.js';
@@ -27,6 +28,8 @@ export interface ServerContext {
   /** Where commands only the leader may answer go from here. */
   readonly router: Pick<LeaderRouter, 'route'>;
   readonly logger: LevelLogger;
+  /** The node's automatic merges, for INFO; absent: the node has none. */
+  readonly autoMerge?: Pick<AutoMerger, 'status'>;
   readonly stats: ServerStats;
   /** The port actually bound (differs from config.port when that was 0). */
   readonly port: () => number;

@@ -1,11 +1,12 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Bitcask } from '../bitcask/index.js';
+import { AutoMerger, checkAutoMergeSettings, type AutoMergeSettings } from '../cluster/auto-merge.js';
 import { Cluster, RAFT_DIR } from '../cluster/cluster.js';
 import { readApplied } from '../cluster/applied-index.js';
 import type { NodeCredentials } from '../cluster/credentials.js';
 import { joinCluster } from '../cluster/join.js';
-import { DiskSpaceGuard } from '../cluster/disk-space.js';
+import { DiskSpaceGuard, statfsFreeBytes } from '../cluster/disk-space.js';
 import { LeaderRouter } from '../cluster/leader-router.js';
 import { PeerTransport } from '../cluster/peer-transport.js';
 import { RaftProposer } from '../cluster/raft-proposer.js';
@@ -67,6 +68,8 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   if (config.electionMs < 2 * config.heartbeatMs) {
     throw new BitraftError('INVALID_ARGUMENT', 'the election timeout must be at least twice the heartbeat interval');
   }
+  const merging: AutoMergeSettings = { deadRatio: config.mergeDeadRatio, minDeadBytes: config.mergeMinDeadBytes, bytesPerSecond: config.mergeRate, checkIntervalMs: config.mergeCheckMs };
+  checkAutoMergeSettings(merging);
   const nodeTls = config.tls ? loadNodeTls(config.tls) : undefined;
   // How this node reaches its peers: the cluster secret (or the password), over TLS when it serves TLS.
   const credentials: NodeCredentials = { password: config.requirepass, clusterSecret: config.clusterSecret, tls: nodeTls?.client, routes: config.peerRoutes };
@@ -88,6 +91,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const machine = new KvMachine(store);
   const disk = new DiskSpaceGuard({ dir: config.dir, minFreeBytes: config.minFreeSpace, logger });
   const transport = new PeerTransport({ credentials, logger });
+  const autoMerge = new AutoMerger({ ...merging, store, logger, freeBytes: () => statfsFreeBytes(config.dir), minFreeBytes: config.minFreeSpace });
   let stopping: Promise<void> | undefined;
   let stopFailed = false;
   let markStopped!: () => void;
@@ -100,6 +104,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     version,
     machine,
     logger,
+    autoMerge,
     stats: { startedAt: Date.now(), connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0 },
     get cluster() {
       return late.cluster!;
@@ -122,6 +127,8 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info(`shutting down: ${reason}`);
+      // A running merge is abandoned at once (the store stays as it was), not waited for.
+      autoMerge.stop();
       const cluster = late.cluster!;
       if (cluster.isLeader && cluster.status().conf.voters.length > 1) {
         const to = await cluster.transferLeadership(undefined, config.electionMs * 2).catch(() => undefined);
@@ -197,6 +204,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     logger,
   });
   late.sweeper.start(EXPIRY_SWEEP_MS);
+  autoMerge.start();
   logger.info(`listening on ${config.host}:${port}${nodeTls ? ' (TLS)' : ''} as ${cluster.id} (durability ${config.durability}, consistency ${config.consistency})`);
   for (const warning of startupWarnings(config)) logger.warn(warning);
   if (config.join !== undefined) {

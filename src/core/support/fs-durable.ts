@@ -11,6 +11,12 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/** `fsyncDir` with the fsync on the thread pool, so the event loop goes on meanwhile. */
+export function fsyncDirAsync(dir: string): Promise<void> {
+  const fd = fs.openSync(dir, 'r');
+  return new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve()))).finally(() => fs.closeSync(fd));
+}
+
 /**
  * Creates `dir` and its missing parents, durably: the parent of each directory created
  * is fsynced, so a crash cannot lose the new directory (and what is later made durable

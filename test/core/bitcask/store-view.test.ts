@@ -340,8 +340,11 @@ t.test('closing the store while a merge waits for a view does not hang', async (
   for (let i = 0; i < 100; i++) store.put(b(`k${i % 20}`), value(i, 40));
   store.rotate();
   const view = store.openView();
-  const merge = store.merge();
-  for (let i = 0; i < 20; i++) await nextTurn();
+  let swapped!: () => void;
+  const atSwap = new Promise<void>((resolve) => (swapped = resolve));
+  // Past the switch, the merge waits for the view before it deletes its inputs.
+  const merge = store.merge({ onStep: (step) => void (step === 'keydir-swapped' && swapped()) });
+  await atSwap;
   await store.close();
   t.equal(view.isClosed, true);
   const r = await merge;

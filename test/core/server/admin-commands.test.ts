@@ -350,7 +350,22 @@ t.test('INFO', async (t) => {
   t.strictSame(Object.fromEntries(info.get('Clients')!), { connected_clients: '2', maxclients: '50' });
   t.match(info.get('Memory')!.get('used_memory'), /^\d+$/);
   t.match(info.get('Memory')!.get('used_memory_rss'), /^\d+$/);
-  t.strictSame(Object.fromEntries(info.get('Persistence')!), { loading: '0', aof_enabled: '1', bitraft_durability: 'medium' });
+  t.strictSame(Object.fromEntries(info.get('Persistence')!), {
+    loading: '0',
+    aof_enabled: '1',
+    bitraft_durability: 'medium',
+    bitraft_data_files: '1',
+    bitraft_data_bytes: '0',
+    bitraft_dead_bytes: '0',
+    bitraft_reclaimable_bytes: '0',
+    bitraft_auto_merge: 'no',
+    bitraft_merge_in_progress: '0',
+    bitraft_auto_merges: '0',
+    bitraft_auto_merge_failures: '0',
+    bitraft_last_merge_status: 'none',
+    bitraft_last_merge_reclaimed_bytes: '0',
+    bitraft_last_merge_duration_ms: '0',
+  });
   t.strictSame(Object.fromEntries(info.get('Stats')!), { total_connections_received: '7', total_commands_processed: '1', rejected_connections: '2' });
   t.strictSame(Object.fromEntries(info.get('Replication')!), { role: 'master', connected_slaves: '0' });
   t.strictSame(
@@ -387,7 +402,15 @@ t.test('INFO sections', async (t) => {
   f.kv.run('mset', 'a', '1', 'b', '2', '', '3');
   t.strictSame(f.run(s, 'info', 'keyspace'), '# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n');
   t.strictSame(f.run(s, 'info', 'KEYSPACE'), '# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n', 'case-insensitive');
-  t.strictSame(f.run(s, 'info', 'persistence'), '# Persistence\r\nloading:0\r\naof_enabled:0\r\nbitraft_durability:low\r\n');
+  const store = f.kv.store.stats();
+  t.strictSame(
+    f.run(s, 'info', 'persistence'),
+    '# Persistence\r\nloading:0\r\naof_enabled:0\r\nbitraft_durability:low\r\n' +
+      `bitraft_data_files:${store.dataFiles}\r\nbitraft_data_bytes:${store.dataBytes}\r\nbitraft_dead_bytes:${store.deadBytes}\r\nbitraft_reclaimable_bytes:${store.reclaimableBytes}\r\n` +
+      'bitraft_auto_merge:no\r\nbitraft_merge_in_progress:0\r\nbitraft_auto_merges:0\r\nbitraft_auto_merge_failures:0\r\n' +
+      'bitraft_last_merge_status:none\r\nbitraft_last_merge_reclaimed_bytes:0\r\nbitraft_last_merge_duration_ms:0\r\n',
+  );
+  t.ok(store.dataBytes > 0, 'the store has data');
   t.strictSame(f.run(s, 'info', 'replication', 'clients'), '# Clients\r\nconnected_clients:1\r\nmaxclients:10000\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:0\r\n', 'several, in INFO order');
   t.strictSame(f.run(s, 'info', 'nosuch'), '', 'an unknown section is empty, as Redis');
   const everything = [...parseInfo(f.run(s, 'info') as string).keys()];
