@@ -35,6 +35,8 @@ export interface MergeableStore {
 export interface AutoMergeOptions extends AutoMergeSettings {
   store: MergeableStore;
   logger: Logger;
+  /** Told the seconds each merge took that completed (for the metrics). */
+  onMerged?: (seconds: number) => void;
   /** Free bytes on the store's disk, measured now; without it space is not checked. */
   freeBytes?: () => number;
   /** Bytes a merge must leave free (`--min-free-space`): it does not start, or stops, below that. */
@@ -206,6 +208,7 @@ export class AutoMerger {
       this.failuresInARow = 0;
       this.retryAt = Number.NEGATIVE_INFINITY;
       this.last = { ok: true, reclaimedBytes: result.reclaimedBytes, durationMs };
+      this.opts.onMerged?.(durationMs / 1000);
       logger.info(
         `merge: done in ${seconds(durationMs)}: reclaimed ${mib(result.reclaimedBytes)} (${result.inputFiles} files of ${mib(result.inputBytes)} became ${result.outputFiles} of ${mib(result.outputBytes)}, ${result.liveKeys} live keys)`,
       );

@@ -91,7 +91,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const machine = new KvMachine(store);
   const disk = new DiskSpaceGuard({ dir: config.dir, minFreeBytes: config.minFreeSpace, logger });
   const transport = new PeerTransport({ credentials, logger });
-  const autoMerge = new AutoMerger({ ...merging, store, logger, freeBytes: () => statfsFreeBytes(config.dir), minFreeBytes: config.minFreeSpace });
+  const autoMerge = new AutoMerger({ ...merging, store, logger, freeBytes: () => statfsFreeBytes(config.dir), minFreeBytes: config.minFreeSpace, onMerged: metrics?.observeMerge });
   let stopping: Promise<void> | undefined;
   let stopFailed = false;
   let markStopped!: () => void;

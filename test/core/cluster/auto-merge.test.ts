@@ -324,3 +324,11 @@ t.test('the defaults: a real timer, clock and sleep', async (t) => {
   t.equal(outcome.kind, 'done');
   t.ok(outcome.durationMs >= 0);
 });
+
+t.test('onMerged hears the seconds of each merge that completed', async (t) => {
+  const heard: number[] = [];
+  const f = fixture({ onMerged: (s) => void heard.push(s) });
+  f.store.current = DEAD;
+  await f.merger.check();
+  t.same(heard, [0]);
+});
