@@ -132,12 +132,12 @@ export function buildScaleMetrics(steps: { b: BitraftStep; r: RedisStep }[], inf
     row('restart-sigterm', 'restart after SIGTERM: spawn → first correct GET', 'ms', 'lower', b.sigterm.ms, {
       reference: { value: r.restart.ms, what: rdbWhat },
       target: restartTarget,
-      details: { stopMs: b.stopMs, probes: b.sigterm.probes },
+      details: { stopMs: b.stopMs, probes: b.sigterm.probes, openedMs: b.sigterm.openedMs, listeningMs: b.sigterm.listeningMs },
     });
     row('restart-sigkill', `  after SIGKILL (after ${CRASH_WRITES} SETs)`, 'ms', 'lower', b.sigkill.ms, {
       reference: { value: r.restart.ms, what: rdbWhat },
       target: restartTarget,
-      details: { probes: b.sigkill.probes },
+      details: { probes: b.sigkill.probes, openedMs: b.sigkill.openedMs, listeningMs: b.sigkill.listeningMs },
     });
     row('keys-first', `KEYS * LIMIT ${PAGE}: first page (builds the ordered index)`, 'ms', 'lower', b.firstPageMs);
     row('keys-start', `  from the start: median of ${PAGE_RUNS}`, 'ms', 'lower', median(b.pageStartMs), { details: { runsMs: b.pageStartMs.map((x) => x.toFixed(3)).join(' ') } });
