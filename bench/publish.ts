@@ -64,12 +64,27 @@ function summaryTable(metrics: Map<string, JudgedMetric>): string {
   return out.join('\n');
 }
 
+/**
+ * A row's label in the targets table, from its id: `summary.<comparison>.<test>.p<P>.<ops|p50|p99|absolute>`
+ * (under its group's short name) or `scale.<measure>.n<keys>` (with the scale table's label).
+ */
+function targetLabel(m: JudgedMetric): string {
+  const parts = m.id.split('.');
+  const group = m.group ? `${m.group.split(':')[0]} — ` : '';
+  if (parts[0] === 'summary' && parts.length === 5) {
+    const what = parts[4] === 'ops' ? 'throughput' : parts[4] === 'absolute' ? 'throughput, absolute' : `${parts[4]} latency`;
+    return `${group}${parts[2]!.toUpperCase()} -P ${parts[3]!.slice(1)} ${what}`;
+  }
+  const row = parts[0] === 'scale' ? SCALE_ROWS.find((r) => r.measure === parts[1] && r.side === undefined) : undefined;
+  return row ? `${group}${row.label}` : `${group}${m.name.trim()}`;
+}
+
 function targetsTable(results: SuiteResult[]): string {
   const out = ['| suite | metric | bitraft | reference | ratio | target | verdict |', '|---|---|--:|--:|--:|--:|---|'];
   for (const r of results) {
     for (const m of r.metrics) {
       if (!m.target) continue;
-      const name = `${m.group ? `${m.group.split(':')[0]} — ` : ''}${m.name.trim()}`;
+      const name = targetLabel(m);
       const verdict = m.verdict === 'meets' ? 'met' : m.verdict === 'misses' ? '**missed**' : '—';
       out.push(`| ${r.suite} | ${name} | ${formatValue(m.value, m.unit)} | ${m.reference ? formatValue(m.reference.value, m.unit) : '—'} | ${formatRatio(m.ratio)} | ${formatTarget(m.target, m.unit)} | ${verdict} |`);
     }

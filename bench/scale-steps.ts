@@ -18,6 +18,7 @@ import { median, now } from './harness.js';
 import { runTool, runToolTo, startBitraftNode, startRedis, stopChild } from './procs.js';
 import { crash, measureBitraft, measureRedis, pairs, SNAPSHOT_FLAGS, type Probe, type Start } from './restart.js';
 import { command, ReplyError, RespConnection, type Reply } from './resp-client.js';
+import { timedRaftSnapshot } from './snapshot.js';
 import { SEED, writeKey } from './workload.js';
 
 /** Keys per `KEYS … LIMIT` page. */
@@ -131,28 +132,31 @@ export interface RedisStep {
 /** Processes still running, killed by pid when the suite ends early. */
 export type Running = Set<Child>;
 
-/** The bitraft node of the scale suite. */
-export class ScaleBitraft {
-  private proc: Child | undefined;
-  private port = 0;
-  /** RSS of the node before the first key, bytes. */
+/** A server of the scale suite: one process at a time on one directory and port, growing step by step. */
+abstract class GrowingServer {
+  protected proc: Child | undefined;
+  protected port = 0;
+  /** RSS of the server before the first key, bytes. */
   emptyRss = Number.NaN;
-  private loaded = 0;
+  /** Keys loaded so far. */
+  protected loaded = 0;
 
   constructor(
-    private readonly dir: string,
+    protected readonly dir: string,
     private readonly running: Running,
-    private readonly log: (m: string) => void,
+    protected readonly log: (m: string) => void,
   ) {}
 
-  private track(proc: Child): Child {
+  /** Makes `proc` the server's process (tracked in `running`). */
+  protected track(proc: Child): void {
     this.running.add(proc);
     this.proc = proc;
-    return proc;
   }
 
-  private async stop(signal: 'SIGTERM' | 'SIGKILL'): Promise<number> {
-    const proc = this.proc!;
+  /** Stops the process, if any (SIGTERM: a clean exit required); ms taken. */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<number> {
+    const proc = this.proc;
+    if (!proc) return 0;
     const t0 = now();
     if (signal === 'SIGKILL') await crash(proc);
     else await stopChild(proc, 'SIGTERM', STOP_GRACE_MS);
@@ -160,7 +164,10 @@ export class ScaleBitraft {
     this.proc = undefined;
     return (now() - t0) * 1000;
   }
+}
 
+/** The bitraft node of the scale suite. */
+export class ScaleBitraft extends GrowingServer {
   /** Starts the node on the directory (a fresh one the first time), snapshot triggers off. */
   async start(): Promise<void> {
     const server = await startBitraftNode(this.dir, { port: this.port || undefined, args: [...SNAPSHOT_FLAGS, '--log-tail', String(LOG_TAIL)], what: 'bitraft serve (scale)' });
@@ -199,12 +206,7 @@ export class ScaleBitraft {
     const rssOrdered = rssOf(this.proc!.pid);
     log(`bitraft ${keys}: KEYS page of ${PAGE}: first ${firstPageMs.toFixed(1)} ms, then from the start ${median(pageStartMs).toFixed(2)} ms, from the middle ${median(pageMiddleMs).toFixed(2)} ms; RSS ${mib(rssOrdered)}`);
 
-    const s0 = now();
-    const snap = pairs(await command(this.port, ['RAFTSNAPSHOT'], SLOW_MS), 'RAFTSNAPSHOT');
-    const snapshotMs = (now() - s0) * 1000;
-    const stateBin = path.join(snap['path'] ?? '', 'state.bin');
-    if (!fs.existsSync(stateBin)) throw new Error(`RAFTSNAPSHOT answered path ${snap['path']}, which holds no state.bin`);
-    const stateBinBytes = fs.statSync(stateBin).size;
+    const { ms: snapshotMs, stateBin, bytes: stateBinBytes } = await timedRaftSnapshot(this.port, SLOW_MS);
     const stats = pairs(await command(this.port, ['RAFTSTATS'], 10_000), 'RAFTSTATS');
     const logEntries = Number(stats['log_entries']);
     const p0 = now();
@@ -264,53 +266,30 @@ export class ScaleBitraft {
 }
 
 /** The redis-server of the scale suite (`--save ''`: only SAVE writes its RDB). */
-export class ScaleRedis {
-  private proc: Child | undefined;
-  private port = 0;
-  /** RSS of the server before the first key, bytes. */
-  emptyRss = Number.NaN;
-  private loaded = 0;
-
-  constructor(
-    private readonly dir: string,
-    private readonly running: Running,
-    private readonly log: (m: string) => void,
-  ) {}
-
+export class ScaleRedis extends GrowingServer {
   /** Grows the server to `keys` keys, SAVEs and restarts it from its RDB. */
   async step(keys: number): Promise<RedisStep> {
     if (!this.proc) {
       const server = await startRedis(this.dir, []);
       this.port = server.port;
-      this.proc = server.proc;
-      this.running.add(server.proc);
+      this.track(server.proc);
       await sleep(1000);
       this.emptyRss = rssOf(server.pid);
     }
     const loadSeconds = await load(this.port, this.loaded, keys);
     this.loaded = keys;
     await expectDbsize(this.port, keys, 'redis-server after the load');
-    const rssLoaded = rssOf(this.proc.pid);
+    const rssLoaded = rssOf(this.proc!.pid);
     const s0 = now();
     const saved = await command(this.port, ['SAVE'], SLOW_MS);
     const saveMs = (now() - s0) * 1000;
     if (saved !== 'OK') throw new Error(`redis-server SAVE answered ${replyText(saved)}`);
     const rdbBytes = fs.statSync(path.join(this.dir, 'dump.rdb')).size;
-    await stopChild(this.proc, 'SIGTERM', STOP_GRACE_MS);
-    this.running.delete(this.proc);
+    await this.stop();
     const { proc, start } = await measureRedis(this.dir, this.port, [], keys, randomProbe(keys));
-    this.proc = proc;
-    this.running.add(proc);
+    this.track(proc);
     this.log(`redis-server ${keys}: loaded the last part in ${loadSeconds.toFixed(1)} s; RSS ${mib(rssLoaded)}; SAVE ${saveMs.toFixed(0)} ms (${mib(rdbBytes)}); restarted from it in ${start.ms.toFixed(0)} ms (RSS ${mib(start.rssBytes)})`);
     return { keys, loadSeconds, rssLoaded, saveMs, rdbBytes, restart: start };
-  }
-
-  /** Stops the server (SIGTERM, clean exit required). */
-  async stop(): Promise<void> {
-    if (!this.proc) return;
-    await stopChild(this.proc, 'SIGTERM', STOP_GRACE_MS);
-    this.running.delete(this.proc);
-    this.proc = undefined;
   }
 }
 

@@ -50,13 +50,13 @@ export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-/** `1234567` → `1.23M`, `412345` → `412k`, `950` → `950`, `2.5` → `2.5`, `0.042` → `0.042`. */
+/** `1234567` → `1.23M`, `412345` → `412k`, `950` → `950`, `12.5` → `12.5`, `0.04213` → `0.0421` (three significant digits). */
 export function shortNumber(n: number): string {
   const a = Math.abs(n);
   if (a >= 1e6) return `${trim((n / 1e6).toPrecision(3))}M`;
   if (a >= 1e3) return `${trim((n / 1e3).toPrecision(3))}k`;
   if (a >= 100 || a === 0) return n.toFixed(0);
-  return trim(n.toPrecision(2));
+  return trim(n.toPrecision(3));
 }
 
 function trim(text: string): string {

@@ -22,7 +22,7 @@ function bars(svg: string): { el: string; tip: string }[] {
   return [...svg.matchAll(/(<rect\b[^>]*>)<title>([^<]*)<\/title><\/rect>/g)].map((m) => ({ el: m[1]!, tip: m[2]! }));
 }
 
-t.test('shortNumber writes counts with k and M and small numbers with two significant digits', async (t) => {
+t.test('shortNumber writes counts with k and M and small numbers with three significant digits', async (t) => {
   t.equal(shortNumber(1_234_567), '1.23M');
   t.equal(shortNumber(10_000_000), '10M');
   t.equal(shortNumber(412_345), '412k');
@@ -31,7 +31,8 @@ t.test('shortNumber writes counts with k and M and small numbers with two signif
   t.equal(shortNumber(0), '0');
   t.equal(shortNumber(2.5), '2.5');
   t.equal(shortNumber(40), '40');
-  t.equal(shortNumber(0.0421), '0.042');
+  t.equal(shortNumber(0.04213), '0.0421');
+  t.equal(shortNumber(12.5), '12.5', 'a tick of 2.5 steps keeps its digit');
   t.equal(shortNumber(-1500), '-1.5k');
 });
 
