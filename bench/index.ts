@@ -26,6 +26,13 @@
  * RAFTSNAPSHOT (next to redis-server's SAVE) and a new node joining and catching up from
  * the snapshot (next to a redis-server replica's full resync).
  *
+ * The summary suite needs the same tools (and `etcd`, optionally: without it the etcd
+ * column is skipped); it makes the side-by-side table of BENCHMARKS.md (summary.ts). The
+ * scale suite needs redis-server and redis-cli; it grows a 1-node bitraft and a
+ * redis-server through the `--scale` key counts (scale.ts). `--save` writes each suite's
+ * results to bench/results/, from which `npm run bench:publish` (publish.ts) draws the
+ * charts and the tables of BENCHMARKS.md.
+ *
  * Scratch data lives in a temporary directory under os.tmpdir(), removed at the end,
  * also on error or Ctrl-C. Exits 1 when a suite fails, 0 otherwise (a missed target is
  * reported in the table, not in the exit code).
