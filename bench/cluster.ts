@@ -156,8 +156,8 @@ function parsePeers(reply: Reply): PeerRow[] {
 
 const addrOf = (port: number): string => `${HOST}:${port}`;
 
-/** The 3-node cluster under test. */
-class Cluster {
+/** A bitraft cluster of child processes (durability high), formed by `form`, stopped by `stop`. */
+export class Cluster {
   readonly members: Member[];
 
   constructor(root: string, size: number) {

@@ -6,7 +6,7 @@
 
 /** Units a metric can be reported in. `MB` is 10^6 bytes. */
 /** `×` is a speed-up factor. */
-export type Unit = 'ops/s' | 's' | 'ms' | 'µs' | 'B/key' | 'MB/s' | '×';
+export type Unit = 'ops/s' | 's' | 'ms' | 'µs' | 'B/key' | 'MB' | 'MB/s' | '×';
 
 /** A comparison used by targets. */
 export type TargetOp = '<' | '<=' | '>=' | '>';
@@ -69,6 +69,8 @@ export interface BenchConfig {
   tmpRoot: string;
   /** Prints a progress line to stderr. */
   log: (message: string) => void;
+  /** Key counts of the scale suite's steps, ascending (`--scale`). */
+  scaleSteps: number[];
 }
 
 /** A group of related metrics (storage, server, Raft, ...). */

@@ -2,13 +2,16 @@
  * Benchmark entry point (`npm run bench`): runs every suite, prints progress lines to
  * stderr and one result table to stdout.
  *
- *   node --expose-gc dist/bench/index.js [--quick] [--json] [--suite NAME] [--keys N]
+ *   node --expose-gc dist/bench/index.js [--quick] [--json] [--save] [--suite NAME] [--keys N] [--scale N,N,…]
  *
  * --quick (or BENCH_QUICK=1)  100,000 keys instead of 1,000,000, and 20,000 instead of
  *                             200,000 (cluster: 100,000) redis-benchmark requests, for a fast check
  * --json                      also print the results as JSON on stdout, after the table
+ * --save                      also write each suite's results to bench/results/<suite>.json
  * --suite NAME                run only this suite (repeatable)
  * --keys N                    override the number of keys
+ * --scale N,N,…               the scale suite's key counts (`1M`, `500k` allowed; default
+ *                             1M,2M,5M,10M, with --quick 100k,200k)
  *
  * The server suite needs redis-server, redis-benchmark and redis-cli
  * (`npm run setup:test-tools`); it starts real servers as child processes, one at a time,
@@ -25,6 +28,13 @@
  * The merge suite needs no other tool; on a 1-node bitraft it measures GET/SET latency
  * under a steady load while idle and during an automatic merge, throttled and not.
  *
+ * The summary suite needs the same tools (and `etcd`, optionally: without it the etcd
+ * column is skipped); it makes the side-by-side table of BENCHMARKS.md (summary.ts). The
+ * scale suite needs redis-server and redis-cli; it grows a 1-node bitraft and a
+ * redis-server through the `--scale` key counts (scale.ts). `--save` writes each suite's
+ * results to bench/results/, from which `npm run bench:publish` (publish.ts) draws the
+ * charts and the tables of BENCHMARKS.md.
+ *
  * Scratch data lives in a temporary directory under os.tmpdir(), removed at the end,
  * also on error or Ctrl-C. Exits 1 when a suite fails, 0 otherwise (a missed target is
  * reported in the table, not in the exit code).
@@ -40,12 +50,15 @@ import { gcAvailable, judge, type BenchConfig, type JudgedMetric, type Suite } f
 import { mergeSuite } from './merge.js';
 import { raftSuite } from './raft.js';
 import { restartSuite } from './restart.js';
+import { suiteResult, writeSuiteResult } from './results.js';
+import { FULL_SCALE_STEPS, QUICK_SCALE_STEPS, scaleSuite } from './scale.js';
 import { serverSuite } from './server.js';
 import { snapshotSuite } from './snapshot.js';
+import { summarySuite } from './summary.js';
 import { formatCount, renderFootnotes, renderTable, type TableSection } from './table.js';
 
 /** Every suite, in run order. Later steps add the cluster suites here. */
-export const SUITES: Suite[] = [bitcaskSuite, raftSuite, serverSuite, clusterSuite, restartSuite, snapshotSuite, mergeSuite];
+export const SUITES: Suite[] = [bitcaskSuite, raftSuite, serverSuite, clusterSuite, restartSuite, snapshotSuite, mergeSuite, summarySuite, scaleSuite];
 
 /** Keys of a full run. */
 export const FULL_KEYS = 1_000_000;
@@ -56,9 +69,19 @@ export const QUICK_KEYS = 100_000;
 export interface BenchArgs {
   quick: boolean;
   json: boolean;
+  save: boolean;
   keys: number;
+  scaleSteps: number[];
   suites: string[];
   help: boolean;
+}
+
+/** `1M` → 1000000, `500k` → 500000, `2_000` → 2000; NaN when it is not a count. */
+export function parseCount(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(text.replaceAll('_', ''));
+  if (!m) return Number.NaN;
+  const scale = m[2] === '' ? 1 : m[2]!.toLowerCase() === 'k' ? 1e3 : 1e6;
+  return Math.round(Number(m[1]) * scale);
 }
 
 /** Parses the benchmark's arguments (and `BENCH_QUICK`). Throws on unknown options. */
@@ -70,6 +93,8 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       json: { type: 'boolean', default: false },
       suite: { type: 'string', multiple: true, default: [] },
       keys: { type: 'string' },
+      save: { type: 'boolean', default: false },
+      scale: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -80,7 +105,13 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     keys = Number(values.keys.replaceAll('_', ''));
     if (!Number.isInteger(keys) || keys < 1000 || keys > 50_000_000) throw new Error(`--keys must be an integer from 1000 to 50000000, not ${values.keys}`);
   }
-  return { quick, json: values.json === true, keys, suites: values.suite ?? [], help: values.help === true };
+  let scaleSteps = quick ? QUICK_SCALE_STEPS : FULL_SCALE_STEPS;
+  if (values.scale !== undefined) {
+    scaleSteps = values.scale.split(',').map(parseCount);
+    const ascending = scaleSteps.every((n, i) => Number.isInteger(n) && n >= 1000 && n <= 50_000_000 && (i === 0 || n > scaleSteps[i - 1]!));
+    if (!ascending) throw new Error(`--scale must list ascending key counts from 1000 to 50000000 (e.g. 100k,200k), not ${values.scale}`);
+  }
+  return { quick, json: values.json === true, save: values.save === true, keys, scaleSteps, suites: values.suite ?? [], help: values.help === true };
 }
 
 /** JSON form of a run, printed with `--json`. */
@@ -106,7 +137,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     return 2;
   }
   if (args.help) {
-    process.stdout.write('usage: node --expose-gc dist/bench/index.js [--quick] [--json] [--suite NAME]... [--keys N]\n');
+    process.stdout.write('usage: node --expose-gc dist/bench/index.js [--quick] [--json] [--save] [--suite NAME]... [--keys N] [--scale N,N,…]\n');
     process.stdout.write(`suites: ${SUITES.map((s) => s.name).join(', ')}\n`);
     return 0;
   }
@@ -133,7 +164,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  const config: BenchConfig = { quick: args.quick, keys: args.keys, tmpRoot, log };
+  const config: BenchConfig = { quick: args.quick, keys: args.keys, scaleSteps: args.scaleSteps, tmpRoot, log };
   const report: BenchReport = {
     startedAt: new Date(started).toISOString(),
     node: process.version,
@@ -151,6 +182,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     for (const suite of selected) {
       const title = suite.title(config);
       log(`suite ${suite.name}`);
+      const suiteStarted = new Date();
+      const loadStart = os.loadavg();
       let metrics: JudgedMetric[] = [];
       let error: string | undefined;
       try {
@@ -162,6 +195,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       }
       sections.push({ title, metrics, error });
       report.suites.push({ name: suite.name, title, error, metrics });
+      if (args.save) {
+        const file = writeSuiteResult(suiteResult({ name: suite.name, title, error, metrics, startedAt: suiteStarted, loadStart, quick: args.quick, scratch: tmpRoot }));
+        log(`wrote ${file}`);
+      }
     }
   } finally {
     cleanup();

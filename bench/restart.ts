@@ -36,7 +36,8 @@ export const RUNS = 3;
 /** SETs sent before each SIGKILL of the crash variant. */
 export const CRASH_WRITES = 1000;
 
-const SNAPSHOT_FLAGS = ['--snapshot-entries', '0', '--snapshot-log-size', '0'];
+/** Snapshot triggers off: only RAFTSNAPSHOT snapshots. */
+export const SNAPSHOT_FLAGS = ['--snapshot-entries', '0', '--snapshot-log-size', '0'];
 const AOF_ARGS = ['--appendonly', 'yes', '--appendfsync', 'always', '--auto-aof-rewrite-percentage', '0'];
 const MiB = 1024 * 1024;
 
@@ -54,8 +55,14 @@ export const restartSuite: Suite = {
   run: runRestartSuite,
 };
 
+/** A key of the loaded set and its value, which a restarted server must answer. */
+export interface Probe {
+  key: string;
+  value: string;
+}
+
 /** A key of the loaded set, picked at random, with its value. */
-function randomKey(keys: number): { key: string; value: string } {
+function randomKey(keys: number): Probe {
   const i = Math.floor(Math.random() * keys);
   return { key: loadKey(i), value: loadValue(i) };
 }
@@ -63,7 +70,7 @@ function randomKey(keys: number): { key: string; value: string } {
 const replyText = (r: Reply): string => (r instanceof ReplyError ? `-${r.message}` : JSON.stringify(r));
 
 /** Field/value pairs of a flat array reply (RAFTSTATS, RAFTSNAPSHOT). */
-function pairs(reply: Reply, what: string): Record<string, string> {
+export function pairs(reply: Reply, what: string): Record<string, string> {
   if (!Array.isArray(reply)) throw new Error(`${what} answered ${replyText(reply)}`);
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
@@ -76,7 +83,7 @@ async function expectDbsize(port: number, keys: number, what: string): Promise<v
 }
 
 /** One measured start and what the server logged about it. */
-interface Start extends FirstRead {
+export interface Start extends FirstRead {
   /** bitraft only: spawn → `opened <dir>` (the store is open), ms. */
   openedMs: number;
   /** bitraft only: spawn → `listening on`, ms. */
@@ -88,10 +95,13 @@ interface Variant {
   starts: Start[];
 }
 
-/** Spawns bitraft on `dir`/`port`, measures the first read, checks DBSIZE; returns the running child. */
-async function measureBitraft(dir: string, port: number, keys: number, tail: number): Promise<{ proc: Child; start: Start }> {
+/**
+ * Spawns bitraft on `dir`/`port` (snapshot triggers off, `--log-tail tail`), measures the
+ * first read of `probe` (a random `key:<i>` of the loaded set by default), checks that
+ * DBSIZE is `keys`; returns the running child.
+ */
+export async function measureBitraft(dir: string, port: number, keys: number, tail: number, probe: Probe = randomKey(keys)): Promise<{ proc: Child; start: Start }> {
   const args = [path.join(REPO_ROOT, 'bin/run.js'), 'serve', '--dir', dir, '--bind', `${HOST}:${port}`, ...SNAPSHOT_FLAGS, '--log-tail', String(tail)];
-  const probe = randomKey(keys);
   const { proc, read } = await timeToFirstRead(() => spawnChild(process.execPath, args, { what: 'bitraft serve (restart)' }), port, probe.key, probe.value);
   await expectDbsize(port, keys, 'restarted bitraft');
   const log = proc.stderr();
@@ -99,17 +109,19 @@ async function measureBitraft(dir: string, port: number, keys: number, tail: num
   return { proc, start };
 }
 
-/** Spawns redis-server on `dir`/`port` with `args`, measures the first read, checks DBSIZE. */
-async function measureRedis(dir: string, port: number, args: string[], keys: number): Promise<{ proc: Child; start: Start }> {
+/**
+ * Spawns redis-server on `dir`/`port` with `--save ''` and `args`, measures the first read
+ * of `probe` (a random `key:<i>` by default), checks that DBSIZE is `keys`.
+ */
+export async function measureRedis(dir: string, port: number, args: string[], keys: number, probe: Probe = randomKey(keys)): Promise<{ proc: Child; start: Start }> {
   const argv = ['--port', String(port), '--bind', HOST, '--dir', dir, '--save', '', '--daemonize', 'no', '--protected-mode', 'no', '--logfile', '', ...args];
-  const probe = randomKey(keys);
   const { proc, read } = await timeToFirstRead(() => spawnChild('redis-server', argv, { cwd: dir, what: `redis-server ${args.join(' ')} (restart)` }), port, probe.key, probe.value);
   await expectDbsize(port, keys, 'restarted redis-server');
   return { proc, start: { ...read, openedMs: Number.NaN, listeningMs: Number.NaN } };
 }
 
 /** Kills (SIGKILL) and waits. */
-async function crash(proc: Child): Promise<void> {
+export async function crash(proc: Child): Promise<void> {
   killPid(proc.pid, 'SIGKILL');
   await proc.exited;
 }

@@ -133,9 +133,12 @@ export function parseBenchmarkCsv(stdout: string): Map<string, BenchLine> {
   return result;
 }
 
-/** Runs redis-benchmark against `port`; fails on stderr output, a non-zero exit or bad CSV. */
-async function redisBenchmark(port: number, n: number, pipeline: number): Promise<Map<string, BenchLine>> {
-  const args = ['-h', HOST, '-p', String(port), '-t', 'set,get', '-d', String(VALUE_BYTES), '-r', String(KEYSPACE), '-n', String(n), '-c', String(CLIENTS), '-P', String(pipeline), '--csv'];
+/**
+ * Runs `redis-benchmark -t set,get -d 100 -r 100000 -n n -c clients -P pipeline --csv`
+ * against `port`; fails on stderr output, a non-zero exit or bad CSV.
+ */
+export async function redisBenchmark(port: number, n: number, pipeline: number, clients: number = CLIENTS): Promise<Map<string, BenchLine>> {
+  const args = ['-h', HOST, '-p', String(port), '-t', 'set,get', '-d', String(VALUE_BYTES), '-r', String(KEYSPACE), '-n', String(n), '-c', String(clients), '-P', String(pipeline), '--csv'];
   const { stdout } = await runTool('redis-benchmark', args, {
     // Two tests of n requests: allow 1,000 requests/s each, plus start-up.
     timeoutMs: 30_000 + n * 2,
@@ -193,12 +196,14 @@ export function fsyncRate(dir: string, seconds = 1): FsyncRate {
   }
 }
 
+/** The version of the redis-server on PATH; throws when there is none. */
 export function redisVersion(): string {
   const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8', timeout: 10_000 });
   if (r.error) throw new Error(`redis-server not runnable (${r.error.message}); run \`npm run setup:test-tools\``);
   return r.stdout.match(/v=(\S+)/)?.[1] ?? 'unknown';
 }
 
+/** Throws, saying how to install it, unless `tool --version` runs. */
 export function requireTool(tool: string): void {
   const r = spawnSync(tool, ['--version'], { encoding: 'utf8', timeout: 10_000 });
   if (r.error || r.status !== 0) throw new Error(`${tool} not runnable (${r.error?.message ?? `exit ${r.status}`}); run \`npm run setup:test-tools\``);

@@ -95,6 +95,27 @@ async function expectDbsize(port: number, keys: number, what: string): Promise<v
   if (n !== keys) throw new Error(`${what} answered DBSIZE with ${replyText(n)}, expected ${keys}`);
 }
 
+/** What `timedRaftSnapshot` measured. */
+export interface TimedSnapshot {
+  /** Request → reply, ms. */
+  ms: number;
+  /** RAFTSNAPSHOT's name/value pairs (`path`, `id`, …). */
+  snap: Record<string, string>;
+  /** The snapshot's state.bin and its size in bytes. */
+  stateBin: string;
+  bytes: number;
+}
+
+/** Sends RAFTSNAPSHOT to the node on `port`, timed; throws on an error reply or when its path holds no state.bin. */
+export async function timedRaftSnapshot(port: number, timeoutMs: number): Promise<TimedSnapshot> {
+  const s0 = now();
+  const snap = pairs(await ask(port, ['RAFTSNAPSHOT'], timeoutMs), 'RAFTSNAPSHOT');
+  const ms = (now() - s0) * 1000;
+  const stateBin = path.join(snap['path'] ?? '', 'state.bin');
+  if (!fs.existsSync(stateBin)) throw new Error(`RAFTSNAPSHOT answered path ${snap['path']}, which holds no state.bin`);
+  return { ms, snap, stateBin, bytes: fs.statSync(stateBin).size };
+}
+
 /** `RUNS` rounds of every reader on `file`: spawn → exit, ms; checks what `--count` printed. */
 async function timeReaders(file: string, keys: number, scratch: string, log: (m: string) => void): Promise<Record<ReaderId, number[]>> {
   const times = Object.fromEntries(READERS.map((r) => [r.id, [] as number[]])) as Record<ReaderId, number[]>;
@@ -204,12 +225,7 @@ async function measureBitraft(config: BenchConfig, dirs: Dirs, scratch: string, 
   await expectDbsize(leader.port, keys, 'bitraft after the load');
   log(`bitraft: loaded ${formatCount(keys)} keys (one SET each) in ${loadSeconds.toFixed(1)} s`);
 
-  const s0 = now();
-  const snap = pairs(await ask(leader.port, ['RAFTSNAPSHOT'], SLOW_MS), 'RAFTSNAPSHOT');
-  const snapshotMs = (now() - s0) * 1000;
-  const file = path.join(snap['path'] ?? '', 'state.bin');
-  if (!fs.existsSync(file)) throw new Error(`RAFTSNAPSHOT answered path ${snap['path']}, which holds no state.bin`);
-  const snapshotBytes = fs.statSync(file).size;
+  const { ms: snapshotMs, snap, stateBin: file, bytes: snapshotBytes } = await timedRaftSnapshot(leader.port, SLOW_MS);
   const dropped = await ask(leader.port, ['RAFTSHRINKLOG', '0']);
   const stats = pairs(await ask(leader.port, ['RAFTSTATS']), 'RAFTSTATS');
   log(

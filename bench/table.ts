@@ -17,6 +17,8 @@ export function formatValue(value: number, unit: Unit): string {
       return `${value.toFixed(value < 10 ? 2 : 1)} µs`;
     case 'B/key':
       return `${value.toFixed(1)} B/key`;
+    case 'MB':
+      return `${value.toFixed(value < 10 ? 2 : 0)} MB`;
     case 'MB/s':
       return `${value.toFixed(value < 10 ? 2 : 0)} MB/s`;
     case '×':
@@ -49,6 +51,7 @@ export function formatTarget(target: Target | undefined, unit: Unit): string {
   switch (unit) {
     case 'ops/s':
       return `${op} ${trimZeros(formatCount(target.value))} ops/s`;
+    case 'MB':
     case 'MB/s':
     case 's':
     case 'ms':

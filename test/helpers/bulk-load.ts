@@ -61,6 +61,8 @@ export interface LoadSpec {
   from?: number;
   /** Keys per command: 1 sends `SET`, more send `MSET` (one Raft entry per command on bitraft). */
   perCommand?: number;
+  /** The key number `i` is stored under; `loadKey` unless given. The value is `loadValue(i)` either way. */
+  key?: (i: number) => string;
   /** redis-cli is killed after this long. */
   timeoutMs?: number;
 }
@@ -70,11 +72,12 @@ export function* loadCommands(spec: LoadSpec): Generator<string> {
   const from = spec.from ?? 0;
   const end = from + spec.count;
   const per = Math.max(1, spec.perCommand ?? 1);
+  const key = spec.key ?? loadKey;
   let chunk = '';
   for (let i = from; i < end; i += per) {
     const n = Math.min(per, end - i);
     chunk += n === 1 ? `*3\r\n$3\r\nSET\r\n` : `*${1 + 2 * n}\r\n$4\r\nMSET\r\n`;
-    for (let j = i; j < i + n; j++) chunk += bulk(loadKey(j)) + bulk(loadValue(j));
+    for (let j = i; j < i + n; j++) chunk += bulk(key(j)) + bulk(loadValue(j));
     if (chunk.length >= 1 << 20) {
       yield chunk;
       chunk = '';
