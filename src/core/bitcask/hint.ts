@@ -167,7 +167,7 @@ export class HintWriter {
  * its state when it is intact and describes a data file of `dataSize` bytes. Intact means
  * the CRC matches, the data size is `dataSize`, the entries exactly fill the space before
  * the trailer, their count is the trailer's, and no entry sets a flag bit other than the
- * tombstone's and the expiry's (not both).
+ * tombstone's and the expiry's (not both), and every expiry is from 1 to 2^53 - 1.
  */
 export function checkHint(data: Buffer, dataSize: number): HintState | string {
   if (data.length < MAGIC.length + TRAILER || !data.subarray(0, MAGIC.length).equals(MAGIC)) return 'not a hint file';
@@ -184,7 +184,15 @@ export function checkHint(data: Buffer, dataSize: number): HintState | string {
     if ((flags & ~(TOMBSTONE | EXPIRES)) !== 0 || flags === (TOMBSTONE | EXPIRES)) return `unknown flags 0x${flags.toString(16).padStart(2, '0')}`;
     const keyLength = data.readUInt32LE(p + 5);
     keyBytes += keyLength;
-    p += ENTRY_HEADER + keyLength + (flags & EXPIRES ? EXPIRY_BYTES : 0);
+    p += ENTRY_HEADER + keyLength;
+    if (flags & EXPIRES) {
+      // An expiry is from 1 to 2^53 - 1 ms: the high word holds at most 21 bits.
+      if (t - p < EXPIRY_BYTES) return 'truncated entry';
+      const low = data.readUInt32LE(p);
+      const high = data.readUInt32LE(p + 4);
+      if (high > 0x1fffff || (high === 0 && low === 0)) return `bad expiry in entry ${count}`;
+      p += EXPIRY_BYTES;
+    }
     count++;
   }
   if (p !== t || count !== data.readUInt32LE(t)) return 'entry count mismatch';

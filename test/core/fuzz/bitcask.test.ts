@@ -55,13 +55,19 @@ function fixRecordCrcs(b: Buffer, at: number): void {
 function referenceRecord(buf: Buffer, offset: number, limit: number): { kind: 'ok'; size: number } | { kind: 'incomplete' | 'corrupt' } {
   if (limit - offset < RECORD_HEADER_SIZE) return { kind: 'incomplete' };
   if (crc32(buf.subarray(offset + 8, offset + RECORD_HEADER_SIZE)) !== buf.readUInt32LE(offset + 4)) return { kind: 'corrupt' };
+  // Flags: bit 0 a tombstone (no value), bit 1 an expiry (8 bytes before the value), never both.
   const flags = buf[offset + 8]!;
   const keyLength = buf.readUInt32LE(offset + 13);
   const valueLength = buf.readUInt32LE(offset + 17);
-  if (flags > 1 || (flags === 1 && valueLength !== 0)) return { kind: 'corrupt' };
+  if (flags > 2 || (flags === 1 && valueLength !== 0) || (flags === 2 && valueLength < 8)) return { kind: 'corrupt' };
   const size = RECORD_HEADER_SIZE + keyLength + valueLength;
   if (limit - offset < size) return { kind: 'incomplete' };
   if (crc32(buf.subarray(offset + 4, offset + size)) !== buf.readUInt32LE(offset)) return { kind: 'corrupt' };
+  if (flags === 2) {
+    const at = offset + RECORD_HEADER_SIZE + keyLength;
+    const expiry = buf.readBigUInt64LE(at);
+    if (expiry === 0n || expiry > BigInt(Number.MAX_SAFE_INTEGER)) return { kind: 'corrupt' };
+  }
   return { kind: 'ok', size };
 }
 
@@ -76,12 +82,12 @@ function checkRecordAt(buf: Buffer, offset: number, limit: number): ReturnType<t
   const peek = peekRecordSize(buf, offset, limit);
   const headerOk = limit - offset >= RECORD_HEADER_SIZE && crc32(buf.subarray(offset + 8, offset + RECORD_HEADER_SIZE)) === buf.readUInt32LE(offset + 4);
   check(peek === (headerOk ? RECORD_HEADER_SIZE + buf.readUInt32LE(offset + 13) + buf.readUInt32LE(offset + 17) : -1), () => `peekRecordSize says ${peek}`);
-  if (got.kind === 'corrupt') check(/^(header checksum mismatch|unknown flags 0x[0-9a-f]+|tombstone with a value|record checksum mismatch)$/.test(got.reason), () => `reason ${got.reason}`);
+  if (got.kind === 'corrupt') check(/^(header checksum mismatch|unknown flags 0x[0-9a-f]+|tombstone with a value|bad expiry field|bad expiry \d+|record checksum mismatch)$/.test(got.reason), () => `reason ${got.reason}`);
   if (got.kind === 'ok') {
     check(got.size === (ref as { size: number }).size && got.end === offset + got.size && got.keyStart === offset + RECORD_HEADER_SIZE, 'wrong bounds');
-    check(got.keyStart <= got.valueStart && got.valueStart <= got.end && got.end <= limit, 'bounds out of order');
+    check(got.keyStart <= got.keyEnd && got.keyEnd <= got.valueStart && got.valueStart <= got.end && got.end <= limit, 'bounds out of order');
     check(!got.tombstone || got.valueStart === got.end, 'a tombstone with a value');
-    const again = encodeRecord(buf.subarray(got.keyStart, got.valueStart), buf.subarray(got.valueStart, got.end), got.tombstone, got.tstamp);
+    const again = encodeRecord(buf.subarray(got.keyStart, got.keyEnd), buf.subarray(got.valueStart, got.end), got.tombstone, got.tstamp, got.expiresAt);
     check(again.equals(buf.subarray(offset, got.end)), 'a decoded record is written back to other bytes');
   }
   return got;
@@ -107,6 +113,8 @@ interface HintFields {
   key: Buffer;
   offset: number;
   size: number;
+  /** With flags bit 1: the expiry, written after the key. */
+  expiresAt?: number;
 }
 
 /** A hint file in the documented layout: `BKH1`, entries, then count, data size and CRC-32. */
@@ -120,6 +128,11 @@ function buildHint(entries: HintFields[], dataSize: number): Buffer {
     h.writeUInt32LE(e.offset, 9);
     h.writeUInt32LE(e.size, 13);
     parts.push(h, e.key);
+    if (e.flags & 2) {
+      const x = Buffer.alloc(8);
+      x.writeBigUInt64LE(BigInt(e.expiresAt ?? 1));
+      parts.push(x);
+    }
   }
   const trailer = Buffer.alloc(12);
   trailer.writeUInt32LE(entries.length, 0);
@@ -135,13 +148,11 @@ function fixHintCrc(b: Buffer): void {
 }
 
 function randomHintEntries(rng: Rng): HintFields[] {
-  return Array.from({ length: smallLength(rng, 8) }, () => ({
-    flags: rng.int(4) === 0 ? 1 : 0,
-    tstamp: rng.int(2 ** 32),
-    key: randomBytes(rng, smallLength(rng, 24)),
-    offset: rng.int(2 ** 32),
-    size: rng.int(2 ** 32),
-  }));
+  return Array.from({ length: smallLength(rng, 8) }, () => {
+    const flags = pick(rng, [0, 0, 1, 2]);
+    const expiresAt = flags === 2 ? 1 + rng.int(2 ** 21) * 2 ** 32 + rng.int(2 ** 32 - 1) : undefined;
+    return { flags, tstamp: rng.int(2 ** 32), key: randomBytes(rng, smallLength(rng, 24)), offset: rng.int(2 ** 32), size: rng.int(2 ** 32), expiresAt };
+  });
 }
 
 /** The layout's verdict on a hint: intact (with its entries) or not. */
@@ -151,12 +162,20 @@ function referenceHint(data: Buffer, dataSize: number): HintFields[] | undefined
   if (crc32(data.subarray(0, t + 8)) !== data.readUInt32LE(t + 8) || data.readUInt32LE(t + 4) !== dataSize) return undefined;
   const entries: HintFields[] = [];
   for (let p = 4; p < t; ) {
-    // Flags: bit 0 marks a tombstone, and no other bit is defined.
-    if (t - p < 17 || data[p]! > 1) return undefined;
+    // Flags: bit 0 marks a tombstone, bit 1 an expiry after the key (1 to 2^53 - 1 ms), never both.
+    if (t - p < 17 || data[p]! > 2) return undefined;
+    const flags = data[p]!;
     const len = data.readUInt32LE(p + 5);
-    if (len > t - p - 17) return undefined;
-    entries.push({ flags: data[p]!, tstamp: data.readUInt32LE(p + 1), key: data.subarray(p + 17, p + 17 + len), offset: data.readUInt32LE(p + 9), size: data.readUInt32LE(p + 13) });
-    p += 17 + len;
+    const extra = flags === 2 ? 8 : 0;
+    if (len + extra > t - p - 17) return undefined;
+    const entry: HintFields = { flags, tstamp: data.readUInt32LE(p + 1), key: data.subarray(p + 17, p + 17 + len), offset: data.readUInt32LE(p + 9), size: data.readUInt32LE(p + 13) };
+    if (extra) {
+      const expiry = data.readBigUInt64LE(p + 17 + len);
+      if (expiry === 0n || expiry > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+      entry.expiresAt = Number(expiry);
+    }
+    entries.push(entry);
+    p += 17 + len + extra;
   }
   return entries.length === data.readUInt32LE(t) ? entries : undefined;
 }
@@ -177,10 +196,10 @@ function hintOracle(data: Buffer, dataSize: number): string {
   check(state.count === ref!.length && state.entriesEnd === t && state.crc === crc32(data.subarray(0, t)) && state.keyBytes === ref!.reduce((n, e) => n + e.key.length, 0), 'a wrong HintState');
   const seen: HintFields[] = [];
   let expectStart = 4 + 17;
-  forEachHintRaw(data, (tombstone, tstamp, keyStart, keyEnd, offset, size) => {
+  forEachHintRaw(data, (tombstone, tstamp, keyStart, keyEnd, offset, size, expiresAt) => {
     check(keyStart === expectStart && keyStart <= keyEnd && keyEnd <= t, 'entry bounds out of place');
-    seen.push({ flags: tombstone ? 1 : 0, tstamp, key: data.subarray(keyStart, keyEnd), offset, size });
-    expectStart = keyEnd + 17;
+    seen.push({ flags: tombstone ? 1 : expiresAt > 0 ? 2 : 0, tstamp, key: data.subarray(keyStart, keyEnd), offset, size, expiresAt: expiresAt || undefined });
+    expectStart = keyEnd + (expiresAt > 0 ? 8 : 0) + 17;
   });
   check(seen.length === state.count, 'forEachHintRaw visited another number of entries');
   check(buildHint(seen, dataSize).equals(data), 'the entries forEachHintRaw gave are written back to other bytes');

@@ -45,6 +45,7 @@ t.test('the command table: names, Redis arities, reads and writes', async (t) =>
     ['raftexpire', -2, true],
     ['scan', -2, false],
     ['randomkey', 1, false],
+    ['raftwatch', -2, false],
   ]);
   for (const [name, c] of KV_COMMANDS) t.equal(c.name, name);
 });
