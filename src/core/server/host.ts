@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Bitcask } from '../bitcask/index.js';
 import { AutoMerger, checkAutoMergeSettings, type AutoMergeSettings } from '../cluster/auto-merge.js';
 import { Cluster, RAFT_DIR } from '../cluster/cluster.js';
-import { readApplied } from '../cluster/applied-index.js';
+import { readApplied, type AppliedState } from '../cluster/applied-index.js';
 import type { NodeCredentials } from '../cluster/credentials.js';
 import { joinCluster } from '../cluster/join.js';
 import { DiskSpaceGuard, statfsFreeBytes } from '../cluster/disk-space.js';
@@ -76,7 +76,14 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   const metrics = config.metrics ? createNodeMetrics() : undefined;
   // The Raft log holds every write durably; the store is fsynced by the applied-index checkpoint,
   // and rolled back to where it was when the index was saved: the log replays what came after.
-  const saved = readApplied(path.join(config.dir, RAFT_DIR), logger);
+  // Unreadable here (the Raft directory is not one, say): no roll-back; opening the cluster reports it.
+  const saved: AppliedState = (() => {
+    try {
+      return readApplied(path.join(config.dir, RAFT_DIR), logger);
+    } catch {
+      return { index: 0 };
+    }
+  })();
   const store = await Bitcask.open(config.dir, {
     rollBackTo: saved.position,
     sync: 'none',
