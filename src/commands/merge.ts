@@ -1,6 +1,8 @@
+import path from 'node:path';
 import { Command, Flags } from '@oclif/core';
 import { mergeDirectory, type MergeDirectoryReport } from '../core/bitcask/index.js';
 import { describeError, humanBytes, humanCount, renderTable, startProgress } from '../core/cli/index.js';
+import { RAFT_DIR, readApplied } from '../core/cluster/index.js';
 
 const STEP_TEXT: Record<string, string> = {
   opened: 'sealing the active file',
@@ -45,6 +47,8 @@ With --dry-run, reads the directory without the lock and without changing anythi
           if (text) progress.update(`${flags.dir}: ${text}`);
         },
         logger: { info: warn, warn },
+        // A node's store keeps what its Raft log would replay after the saved applied index.
+        keepFrom: readApplied(path.join(flags.dir, RAFT_DIR), { info: () => {}, warn }).position,
       });
     } catch (err) {
       progress.fail(`merge of ${flags.dir} failed`);

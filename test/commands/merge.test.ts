@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { Bitcask } from '../../src/core/bitcask/index.js';
+import { writeAppliedIndex } from '../../src/core/cluster/applied-index.js';
 import { runCli } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp-dir.js';
 
@@ -130,5 +131,19 @@ t.test('merge reports a torn tail it cut on its way, as a warning', async (t) =>
   const r = runCli(['merge', '--dir', dir]);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stderr, /Warning: cut torn tail/);
+  t.same(await contents(dir), expected);
+});
+
+t.test("merge leaves a node's files from its saved applied-index position on unmerged", async (t) => {
+  const dir = tmpDir(t);
+  const expected = await fill(dir);
+  const files = fs.readdirSync(dir).filter((n) => n.endsWith('.data')).sort();
+  const kept = files[Math.floor(files.length / 2)]!;
+  fs.mkdirSync(path.join(dir, 'raft'));
+  writeAppliedIndex(path.join(dir, 'raft'), 7, { file: kept, size: 10 });
+  const r = runCli(['merge', '--dir', dir]);
+  t.equal(r.status, 0, r.stderr);
+  for (const f of files) if (f >= kept) t.ok(fs.existsSync(path.join(dir, f)), `${f} kept`);
+  t.notOk(fs.existsSync(path.join(dir, files[0]!)), 'an older file was merged');
   t.same(await contents(dir), expected);
 });

@@ -24,6 +24,11 @@ export interface MergeDirectoryOptions {
   logger?: Logger;
   /** Called as the merge moves on, for progress display. */
   onProgress?: (step: MergeStep | 'opened' | 'sealed') => void;
+  /**
+   * The mark a Raft node saved with its applied index (see `Bitcask.protectFrom`): files
+   * from its file on are left unmerged, so the node can still roll its store back to it.
+   */
+  keepFrom?: { readonly file: string; readonly size: number };
 }
 
 /** Before and after of an offline merge (after equals before for a dry run). */
@@ -67,6 +72,7 @@ export async function mergeDirectory(dir: string, opts: MergeDirectoryOptions = 
   }
   const store = await Bitcask.open(dir, { logger, sync: 'none' });
   try {
+    if (opts.keepFrom) store.protectFrom(opts.keepFrom);
     progress('opened');
     const stats = store.stats();
     const before: DirSummary = { ...onDisk, liveKeys: stats.liveKeys, deadBytes: stats.deadBytes };

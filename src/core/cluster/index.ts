@@ -6,3 +6,5 @@ export { describeEntries, inspectLog, verifyLog, type DescribedEntry, type Entry
 export { requestSnapshot, parseSnapshotReply, type RemoteSnapshot, type SnapshotRequest } from './remote-snapshot.js';
 export { assessHealth, fetchClusterStatus, memberFromStats, type ClusterStatus, type MemberHealth, type MemberStatus, type StatusRequest } from './cluster-status.js';
 export { parseDeadRatio } from './auto-merge.js';
+export { readApplied, type AppliedState, type StorePosition } from './applied-index.js';
+export { RAFT_DIR } from './cluster.js';
