@@ -48,7 +48,7 @@ With --dry-run, reads the directory without the lock and without changing anythi
         },
         logger: { info: warn, warn },
         // A node's store keeps what its Raft log would replay after the saved applied index.
-        keepFrom: readApplied(path.join(flags.dir, RAFT_DIR), { info: () => {}, warn }).position,
+        keepFrom: readApplied(path.join(flags.dir, RAFT_DIR), { info: warn, warn }).position,
       });
     } catch (err) {
       progress.fail(`merge of ${flags.dir} failed`);

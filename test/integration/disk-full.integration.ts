@@ -70,3 +70,36 @@ t.test('writes are refused before the disk fills, nothing acknowledged is lost, 
   t.notMatch(server.stderr(), /corrupt|torn/i, 'nothing was cut on open');
   await server.stop();
 });
+
+t.test('a write the disk refuses stops Raft on the node; stopping it then still releases its directory, and serve exits 1', async (t) => {
+  const disk = smallDisk(t);
+  const dir = path.join(disk, 'data');
+  const args = ['--min-free-space', '0', '--snapshot-entries', '0', '--snapshot-log-size', '0', '--cache-size', '0'];
+  const server = await startServer(t, { dir, args });
+  t.equal(redisCli(server.port, ['SET', 'before', 'the disk filled']).stdout.trim(), 'OK');
+  // Fill the disk to the last byte.
+  const ballast = path.join(disk, 'ballast');
+  const fd = fs.openSync(ballast, 'w');
+  try {
+    for (;;) fs.writeSync(fd, Buffer.alloc(64 * 1024, 1));
+  } catch (err) {
+    t.equal((err as NodeJS.ErrnoException).code, 'ENOSPC', 'the disk is full');
+  } finally {
+    fs.closeSync(fd);
+  }
+  let failed = '';
+  for (let i = 0; i < 50 && failed === ''; i++) {
+    const r = redisCli(server.port, ['SET', `k${i}`, 'x'.repeat(64 * 1024)]).stdout.trim();
+    if (r !== 'OK') failed = r;
+  }
+  t.match(failed, /^ERR /, `a write failed: ${failed}`);
+  await sleep(200);
+  t.match(server.stderr(), /raft: stopping after a failed write/);
+  const exit = await server.stop('SIGTERM');
+  t.equal(exit.code, 1, 'serve exits 1: a step of stopping failed');
+  t.match(server.stderr(), /stopping: closing the Raft log failed: [\s\S]*stopped, with errors/);
+  fs.rmSync(ballast);
+  const again = await startServer(t, { dir, args });
+  t.equal(redisCli(again.port, ['GET', 'before']).stdout.trim(), 'the disk filled', 'the directory opens again, with every acknowledged write');
+  await again.stop();
+});

@@ -79,4 +79,6 @@ t.test('expired keys are deleted on every replica; expiries survive restarts and
   t.equal(parsed.status, 0, parsed.stderr);
   const records = parsed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { key: string; expiresAt?: number });
   t.same(Object.fromEntries(records.map((r) => [r.key, r.expiresAt ?? 0])), { far: FAR, later: FAR + 1, plain: 0, renewed: 0 });
+  // A clean stop of the node that swept and snapshotted (it exits 0).
+  t.equal((await c.kill(leader, 'SIGTERM'))?.code, 0);
 });
