@@ -67,7 +67,8 @@ t.test('expired keys are deleted on every replica; expiries survive restarts and
   }, c);
   const added = await c.add();
   await until('the new node to catch up', 20_000, async () => (await c.tryCall(added, ['DBSIZE'])) === 4, c);
-  t.match(c.log(added), /installed the snapshot/);
+  // Its log lines reach this process a little later than its replies.
+  await until('the install to show in its log', 5_000, async () => /installed the snapshot/.test(c.log(added)), c);
   t.equal(await c.call(added, ['PEXPIRETIME', 'far']), FAR, 'the expiry came with the snapshot');
   t.equal(await c.call(added, ['PEXPIRETIME', 'later']), FAR + 1);
   t.equal(await c.call(added, ['TTL', 'plain']), -1);
