@@ -25,7 +25,7 @@ export function describeRun(r: RunReport): string {
     ...[...r.errors].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([e, n]) => `    ${n} × ${e}`),
     `operations checked: ${r.checked} on ${r.keys} keys (after dropping indeterminate writes nobody read), in ${r.checkMs} ms`,
     `node-to-node connections through the proxies: ${r.links.accepted} (${r.links.forwarded} forwarded, ${r.links.blackholed} blackholed)`,
-    `elections ${r.elections}, snapshots written ${r.snapshots}, snapshots installed ${r.installs}, merges ${r.merges} (the server never merges by itself)`,
+    `elections ${r.elections}, snapshots written ${r.snapshots}, snapshots installed ${r.installs}, automatic merges ${r.merges}`,
     `final write acknowledged ${Number.isFinite(r.finalWriteMs) ? `${r.finalWriteMs} ms` : 'never'} after healing`,
     `violations: ${r.violations.length}${r.violations.map((v) => `\n  ${v}`).join('')}`,
   ];

@@ -294,8 +294,8 @@ function summarize(
     elections: since(/raft: became the leader at term/),
     snapshots: since(/raft: snapshot \S+ written/),
     installs: since(/raft: installed the snapshot/),
-    // The server never merges its data files by itself (merging is the offline `bitraft merge`).
-    merges: since(/\bmerge/i),
+    // Automatic merges that completed (each logs one `merge: done` line).
+    merges: since(/\bmerge: done\b/),
     maxGapMs: Math.round(nemesis?.maxGapMs ?? 0),
     links: { accepted: 0, forwarded: 0, blackholed: 0 },
     checkMs: Math.round(performance.now() - checkStarted),
