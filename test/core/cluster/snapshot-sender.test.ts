@@ -152,6 +152,15 @@ t.test('failures are reported, and the next offer streams again', async (t) => {
     t.same(h.reports, [[node.addr, false]]);
     t.same(suspects, [snap]);
   });
+  await t.test('a CRC failure with nobody to tell is only reported', async (t) => {
+    const node = await startFakeNode(t, (args) => (args[1] === 'END' ? "-ERR the received snapshot's CRC-64 is x, but the leader's is y\r\n" : follower().respond(args, 0, [])));
+    const h = harness(() => Promise.resolve(snapshotOf(dir, Buffer.alloc(0))));
+    const done = h.reported();
+    h.sender.offer(offer(node.addr));
+    await done;
+    t.same(h.reports, [[node.addr, false]]);
+    t.match(h.logger.lines.join('\n'), /CRC-64/);
+  });
   await t.test('a state.bin shorter than its meta says', async (t) => {
     const f = follower();
     const node = await startFakeNode(t, f.respond);
