@@ -152,6 +152,18 @@ t.test('failures are reported, and the next offer streams again', async (t) => {
     t.same(h.reports, [[node.addr, false]]);
     t.same(suspects, [snap]);
   });
+  await t.test('a connection that cannot be made: the file is closed, the failure reported', async (t) => {
+    const h = harness(() => Promise.resolve(snapshotOf(dir, Buffer.alloc(0))), {
+      connect: () => {
+        throw new Error('no route');
+      },
+    });
+    const done = h.reported();
+    h.sender.offer(offer(`${HOST}:1`));
+    await done;
+    t.same(h.reports, [[`${HOST}:1`, false]]);
+    t.match(h.logger.lines.join('\n'), /no route/);
+  });
   await t.test('a CRC failure with nobody to tell is only reported', async (t) => {
     const node = await startFakeNode(t, (args) => (args[1] === 'END' ? "-ERR the received snapshot's CRC-64 is x, but the leader's is y\r\n" : follower().respond(args, 0, [])));
     const h = harness(() => Promise.resolve(snapshotOf(dir, Buffer.alloc(0))));
