@@ -92,6 +92,7 @@ export class SnapshotSender {
     let file: fs.FileHandle | undefined;
     let client: InstallClient | undefined;
     let s: StoredSnapshot | undefined;
+    let ok = false;
     try {
       s = await this.opts.newest();
       // Opened first: pruning the snapshot meanwhile cannot take the bytes away.
@@ -112,16 +113,15 @@ export class SnapshotSender {
       expectOk(await client.call([INSTALL_COMMAND, 'END', id]));
       this.opts.send({ ...m, snapshot: { index: s.meta.index, term: s.meta.term, conf: s.meta.conf } });
       logger.info(`raft: sent the snapshot ${id} to ${m.to}`);
-      return true;
+      ok = true;
     } catch (err) {
       const message = messageOf(err);
       logger.warn(`raft: sending a snapshot to ${m.to} failed: ${message}`);
       if (s && /CRC/.test(message)) this.opts.suspect?.(s);
-      return false;
-    } finally {
-      client?.close();
-      await file?.close();
     }
+    client?.close();
+    await file?.close();
+    return ok;
   }
 }
 

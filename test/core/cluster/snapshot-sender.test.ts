@@ -164,6 +164,16 @@ t.test('failures are reported, and the next offer streams again', async (t) => {
     t.same(h.reports, [[`${HOST}:1`, false]]);
     t.match(h.logger.lines.join('\n'), /no route/);
   });
+  await t.test('closing the sender ends a stream that waits for its follower', async (t) => {
+    const node = await startFakeNode(t, () => undefined);
+    const h = harness(() => Promise.resolve(snapshotOf(dir, DATA)));
+    const done = h.reported();
+    h.sender.offer(offer(node.addr));
+    while (node.commands.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    h.sender.close();
+    await done;
+    t.same(h.reports, [[node.addr, false]]);
+  });
   await t.test('a CRC failure with nobody to tell is only reported', async (t) => {
     const node = await startFakeNode(t, (args) => (args[1] === 'END' ? "-ERR the received snapshot's CRC-64 is x, but the leader's is y\r\n" : follower().respond(args, 0, [])));
     const h = harness(() => Promise.resolve(snapshotOf(dir, Buffer.alloc(0))));
