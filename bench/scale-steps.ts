@@ -94,6 +94,32 @@ async function timePage(conn: RespConnection, pivot?: string): Promise<number> {
   return ms;
 }
 
+/**
+ * PINGs `port` on a connection of its own, one at a time 5 ms apart, until `done`
+ * settles; the slowest reply, ms: how long the node stopped answering meanwhile.
+ */
+async function slowestPingWhile(port: number, done: Promise<unknown>): Promise<number> {
+  let settled = false;
+  const end = done.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  const conn = new RespConnection(port);
+  let slowest = 0;
+  try {
+    while (!settled) {
+      const t0 = now();
+      const reply = await conn.send(['PING']);
+      if (reply !== 'PONG') throw new Error(`PING answered ${replyText(reply)}`);
+      slowest = Math.max(slowest, (now() - t0) * 1000);
+      await Promise.race([end, new Promise((r) => setTimeout(r, 5))]);
+    }
+  } finally {
+    conn.destroy();
+  }
+  return slowest;
+}
+
 /** What one step measured on bitraft. */
 export interface BitraftStep {
   keys: number;
@@ -101,6 +127,8 @@ export interface BitraftStep {
   rssLoaded: number;
   /** The first page after a (re)start, which builds the ordered index, ms. */
   firstPageMs: number;
+  /** The slowest PING on another connection during that first page, ms. */
+  pingDuringFirstPageMs: number;
   pageStartMs: number[];
   pageMiddleMs: number[];
   rssOrdered: number;
@@ -192,10 +220,13 @@ export class ScaleBitraft extends GrowingServer {
 
     const conn = new RespConnection(this.port);
     let firstPageMs: number;
+    let pingDuringFirstPageMs: number;
     const pageStartMs: number[] = [];
     const pageMiddleMs: number[] = [];
     try {
-      firstPageMs = await timePage(conn);
+      const first = timePage(conn);
+      pingDuringFirstPageMs = await slowestPingWhile(this.port, first);
+      firstPageMs = await first;
       for (let i = 0; i < PAGE_RUNS; i++) {
         pageStartMs.push(await timePage(conn));
         pageMiddleMs.push(await timePage(conn, MIDDLE_PIVOT));
@@ -204,7 +235,7 @@ export class ScaleBitraft extends GrowingServer {
       conn.destroy();
     }
     const rssOrdered = rssOf(this.proc!.pid);
-    log(`bitraft ${keys}: KEYS page of ${PAGE}: first ${firstPageMs.toFixed(1)} ms, then from the start ${median(pageStartMs).toFixed(2)} ms, from the middle ${median(pageMiddleMs).toFixed(2)} ms; RSS ${mib(rssOrdered)}`);
+    log(`bitraft ${keys}: KEYS page of ${PAGE}: first ${firstPageMs.toFixed(1)} ms (slowest PING meanwhile ${pingDuringFirstPageMs.toFixed(1)} ms), then from the start ${median(pageStartMs).toFixed(2)} ms, from the middle ${median(pageMiddleMs).toFixed(2)} ms; RSS ${mib(rssOrdered)}`);
 
     const { ms: snapshotMs, stateBin, bytes: stateBinBytes } = await timedRaftSnapshot(this.port, SLOW_MS);
     const stats = pairs(await command(this.port, ['RAFTSTATS'], 10_000), 'RAFTSTATS');
@@ -247,6 +278,7 @@ export class ScaleBitraft extends GrowingServer {
       loadSeconds,
       rssLoaded,
       firstPageMs,
+      pingDuringFirstPageMs,
       pageStartMs,
       pageMiddleMs,
       rssOrdered,

@@ -140,6 +140,7 @@ export function buildScaleMetrics(steps: { b: BitraftStep; r: RedisStep }[], inf
       details: { probes: b.sigkill.probes, openedMs: b.sigkill.openedMs, listeningMs: b.sigkill.listeningMs },
     });
     row('keys-first', `KEYS * LIMIT ${PAGE}: first page (builds the ordered index)`, 'ms', 'lower', b.firstPageMs);
+    row('keys-first-ping', '  the slowest PING on another connection meanwhile', 'ms', 'lower', b.pingDuringFirstPageMs);
     row('keys-start', `  from the start: median of ${PAGE_RUNS}`, 'ms', 'lower', median(b.pageStartMs), { details: { runsMs: b.pageStartMs.map((x) => x.toFixed(3)).join(' ') } });
     row('keys-middle', `  from the middle (PIVOT ${MIDDLE_PIVOT}): median of ${PAGE_RUNS}`, 'ms', 'lower', median(b.pageMiddleMs), {
       details: { runsMs: b.pageMiddleMs.map((x) => x.toFixed(3)).join(' ') },

@@ -1,6 +1,7 @@
 import sortedBtree from 'sorted-btree';
 import { bulkLoad } from 'sorted-btree/extended/bulkLoad.js';
 import { KeyTable, type KeyTableOptions } from './key-table.js';
+import { SortedKeysBuild } from './sorted-keys-build.js';
 
 // sorted-btree is CommonJS: its class is the `default` property of the module object.
 const BTree = sortedBtree.default;
@@ -57,9 +58,11 @@ const compareKeys = (a: KeyString, b: KeyString): number => (a < b ? -1 : a > b 
  * hint or data file buffer.
  *
  * The ordered index, a B+tree of the keys as latin1 strings, is built only when the
- * first ordered walk asks for it (one sort and a bulk load), so loading and writing a
- * store that is never walked in order pay nothing for it. Once built, new keys reach it
- * in sorted batches (before a walk, or every 65,536 inserts).
+ * first ordered walk asks for it, so loading and writing a store that is never walked in
+ * order pay nothing for it. A caller that must stay responsive builds it beforehand in
+ * bounded steps (`buildOrdered`), writes going on in between; a walk without it builds
+ * it at once. Once built, new keys reach it in sorted batches (before a walk, or every
+ * 65,536 inserts).
  */
 export class KeyDir {
   private readonly table: KeyTable;
@@ -68,6 +71,10 @@ export class KeyDir {
   private treeVersion = 0;
   /** Slots inserted since the tree was last brought up to date (a slot may repeat, or be freed since). */
   private pending: number[] = [];
+  /** The sort under way while the tree is built in steps. */
+  private build: SortedKeysBuild | undefined;
+  /** Keys deleted while `build` runs: it may have read them already. */
+  private deletedDuringBuild = new Set<KeyString>();
   private files: Uint32Array;
   private offsets: Uint32Array;
   private sizes: Uint32Array;
@@ -160,7 +167,7 @@ export class KeyDir {
     if (this.tree) {
       this.pending.push(slot);
       if (this.pending.length >= PENDING_LIMIT) this.flushPending();
-    }
+    } else if (this.build) this.pending.push(slot);
     return slot;
   }
 
@@ -171,7 +178,9 @@ export class KeyDir {
     // A freed slot points at no file, so a merge holding its number sees it moved on.
     this.files[slot] = NO_FILE;
     this.expiries.delete(slot);
-    if (this.tree?.delete(keyToString(bytes.subarray(start, end)))) this.treeVersion++;
+    if (this.tree) {
+      if (this.tree.delete(keyToString(bytes.subarray(start, end)))) this.treeVersion++;
+    } else if (this.build) this.deletedDuringBuild.add(keyToString(bytes.subarray(start, end)));
     return true;
   }
 
@@ -245,17 +254,37 @@ export class KeyDir {
     }
   }
 
-  /** The ordered index, built on first use and brought up to date with pending inserts. */
+  /** Whether the ordered index is built, so an ordered walk starts without sorting every key. */
+  get ordered(): boolean {
+    return this.tree !== undefined;
+  }
+
+  /**
+   * Does up to about `budget` keys' worth of the work of building the ordered index (see
+   * `SortedKeysBuild`; the final bulk load of the tree is one step whatever its size) and
+   * returns whether the index is built. The keydir may change between calls.
+   */
+  buildOrdered(budget: number): boolean {
+    if (this.tree) return true;
+    this.build ??= new SortedKeysBuild(this.table.slotLimit, (slot) => (this.files[slot] === NO_FILE ? undefined : this.table.keyString(slot)));
+    const keys = this.build.step(budget);
+    if (!keys) return false;
+    const tree = bulkLoad<KeyString, undefined>(keys, new Array<undefined>(keys.length), NODE_SIZE, compareKeys);
+    // A key deleted after the build read it is gone; one added again since is pending.
+    for (const key of this.deletedDuringBuild) tree.delete(key);
+    this.tree = tree;
+    this.build = undefined;
+    this.deletedDuringBuild = new Set();
+    this.treeVersion++;
+    return true;
+  }
+
+  /** The ordered index, built (or its build finished) on first use and brought up to date with pending inserts. */
   private orderedIndex(): Tree {
-    if (!this.tree) {
-      const keys: KeyString[] = [];
-      this.table.forEachSlot((slot) => keys.push(this.table.keyString(slot)));
-      keys.sort();
-      this.tree = bulkLoad<KeyString, undefined>(keys, new Array<undefined>(keys.length), NODE_SIZE, compareKeys);
-      this.treeVersion++;
-    }
+    // Without a budget each call finishes a phase: reading, one merge, the bulk load.
+    while (!this.buildOrdered(Infinity));
     this.flushPending();
-    return this.tree;
+    return this.tree!;
   }
 
   private flushPending(): void {

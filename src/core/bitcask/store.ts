@@ -98,6 +98,9 @@ export interface DurableLoss {
   readonly reason: string;
 }
 
+/** Keys' worth of work per turn while building the ordered index (a few ms each). */
+const ORDERED_BUILD_STEP = 32_768;
+
 interface SyncWaiter {
   target: number;
   resolve: () => void;
@@ -142,6 +145,7 @@ export class Bitcask {
   /** Merges take only files before this one (see `protectFrom`); undefined: every sealed file. */
   mergeBefore: FileId | undefined;
   private closeDone: Promise<void> | undefined;
+  private ordering: Promise<void> | undefined;
 
   private constructor(dir: string, options: ResolvedOptions, lock: DirLock | undefined) {
     this.dir = dir;
@@ -375,6 +379,30 @@ export class Bitcask {
   *keys(range: ScanRange = {}): Generator<Buffer> {
     this.checkOpen();
     for (const k of this.keydir.keys(this.toKeyRange(range))) yield keyFromString(k);
+  }
+
+  /** Whether an ordered walk (`keys`, `entries`) starts at once, without first sorting every key. */
+  get ordered(): boolean {
+    return this.keydir.ordered;
+  }
+
+  /**
+   * Builds the ordered index that walks need, `step` keys' worth of work per turn of the
+   * event loop, so the process goes on serving (and writing) meanwhile; resolves once it
+   * is built, at once if it is, or when the store closes. Calls during a build share it.
+   */
+  prepareOrdered(step = ORDERED_BUILD_STEP): Promise<void> {
+    this.ordering ??= new Promise<void>((resolve) => {
+      const work = (): void => {
+        // `keydir` is read each turn: a replace installs a new one, whose build starts over.
+        if (this.closed || this.keydir.buildOrdered(step)) {
+          this.ordering = undefined;
+          resolve();
+        } else setImmediate(work);
+      };
+      setImmediate(work);
+    });
+    return this.ordering;
   }
 
   /** Live `[key, value]` pairs in byte order (or reversed) from `range.from`. */

@@ -41,6 +41,9 @@ export class RaftProposer implements Proposer {
   propose(args: readonly Buffer[], session: Session): Reply | Promise<Reply> {
     const { cluster, router, disk } = this.opts;
     const local = (): Promise<Reply> => {
+      // A transaction holding a KEYS or SCAN first has the ordered index built in steps.
+      const ready = this.opts.machine.prepareFor(args);
+      if (ready) return ready.then(local);
       // The leader's disk takes the entry first: refuse it there while it is nearly full.
       const full = disk?.refuse(args.reduce((n, a) => n + a.length, 0));
       if (full) return Promise.resolve(replyForError(full));
@@ -66,15 +69,23 @@ export class RaftProposer implements Proposer {
 
   private readNow(args: readonly Buffer[], cmd: KvCommand, session: Session): Reply | Promise<Reply> {
     const { cluster, router, machine } = this.opts;
-    if (this.opts.consistency === 'low') return machine.read(args, cmd);
-    const local = (): Promise<Reply> =>
-      this.readBarrier().then(
+    // A walk in key order (KEYS, SCAN) on a node without the ordered index first has it
+    // built in steps, serving everything else meanwhile, then reads as usual.
+    if (this.opts.consistency === 'low') {
+      const ready = machine.prepareFor(args, cmd);
+      return ready ? ready.then(() => this.readNow(args, cmd, session)) : machine.read(args, cmd);
+    }
+    const local = (): Promise<Reply> => {
+      const ready = machine.prepareFor(args, cmd);
+      if (ready) return ready.then(local);
+      return this.readBarrier().then(
         () => machine.read(args, cmd),
         (err: unknown) => this.failed(err, args, session, local),
       );
+    };
     if (!cluster.isLeader) return router.route(args, session.forwarded, local);
     // The only voter, or a leader within its lease for `medium`: no round trip needed.
-    if (cluster.driver.canReadNow(this.mode)) return machine.read(args, cmd);
+    if (cluster.driver.canReadNow(this.mode) && !machine.prepareFor(args, cmd)) return machine.read(args, cmd);
     return local();
   }
 

@@ -15,6 +15,11 @@ export interface KvCommand {
    * enters the log, so a refused write is never committed. Returns an error reply or undefined.
    */
   check?: (args: readonly Buffer[], limits: KvLimits) => Reply | undefined;
+  /**
+   * Walks keys in byte order (KEYS, SCAN): the first such command builds the store's
+   * ordered index, which a server does beforehand in steps (`KvMachine.prepareFor`).
+   */
+  ordered?: boolean;
   /** Where its keys are, as COMMAND reports it: first, last (-1: the end) and step; none when omitted. */
   keys?: readonly [number, number, number];
   /**

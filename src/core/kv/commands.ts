@@ -70,6 +70,7 @@ const table: KvCommand[] = [
     name: 'keys',
     arity: -2,
     write: false,
+    ordered: true,
     exec: (store, args) => {
       const q = parseKeysQuery(args.slice(1));
       return 'type' in q ? q : runKeysQuery(store, q);

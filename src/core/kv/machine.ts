@@ -121,6 +121,24 @@ export class KvMachine {
   }
 
   /**
+   * Undefined when `args` can run at once; else (a KEYS or SCAN, or a transaction holding
+   * one, while the store's ordered index is not built) a promise that resolves once the
+   * index is built in steps (`Bitcask.prepareOrdered`), the node serving meanwhile.
+   * Running the command without waiting would build it in one go, stopping the node for
+   * seconds on millions of keys.
+   */
+  prepareFor(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Promise<void> | undefined {
+    if (this.store.ordered || this.store.isClosed || !cmd) return undefined;
+    const walks = cmd === this.transaction ? args.slice(1).some((data) => this.walksInOrder(data)) : cmd.ordered === true;
+    return walks ? this.store.prepareOrdered() : undefined;
+  }
+
+  private walksInOrder(encoded: Buffer): boolean {
+    const cmd = decodeCommand(encoded);
+    return cmd !== undefined && this.lookup(cmd, true)?.ordered === true;
+  }
+
+  /**
    * Everything that would make the command fail, checked before a write enters the log:
    * unknown name, wrong arity, syntax and size limits. Returns the error reply, or
    * undefined when the command may be proposed.

@@ -88,6 +88,7 @@ export const SCAN_COMMANDS: readonly KvCommand[] = [
     name: 'scan',
     arity: -2,
     write: false,
+    ordered: true,
     exec: (keys, args) => {
       const parsed = parseScanArgs(args);
       return 'type' in parsed ? parsed : runScan(keys, parsed);

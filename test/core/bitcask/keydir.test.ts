@@ -148,9 +148,9 @@ t.test('insert, lookup, update, set, delete', async (t) => {
   const c = kd.set('c', 5, 500, 70);
   t.equal(kd.slotOf('c'), c, 'set of a new key inserts');
   t.equal(kd.size, 3);
-  // Full 32-bit values survive.
-  kd.update(c, 0xffffffff, 0xffffffff, 0xffffffff);
-  t.equal(kd.fileOf(c), 0xffffffff);
+  // Full 32-bit values survive (file numbers up to the one below NO_FILE, which marks a free slot).
+  kd.update(c, NO_FILE - 1, 0xffffffff, 0xffffffff);
+  t.equal(kd.fileOf(c), NO_FILE - 1);
   t.equal(kd.offsetOf(c), 0xffffffff);
   t.equal(kd.sizeOf(c), 0xffffffff);
   t.equal(kd.remove('b'), true);
@@ -519,4 +519,46 @@ t.test('reserve sizes the keydir for a known number of keys without changing its
   t.equal(bad, 0, 'every key at its slot and location');
   t.equal(kd.fileOf(kd.slot(Buffer.from('before'))), 1, 'the key from before kept its location');
   t.equal(kd.size, 5001);
+});
+
+t.test('the ordered index built in steps while keys are added and deleted', async (t) => {
+  const randomKey = (rng: Rng): KeyString => keyToString(Buffer.from([rng.int(40), rng.int(4)]));
+  for (let seed = 1; seed <= 8; seed++) {
+    const rng = seededRng(100 + seed);
+    const kd = new StringKeyDir();
+    const model = new Model();
+    const write = (): void => {
+      const key = randomKey(rng);
+      if (rng.int(3) === 0) {
+        kd.remove(key);
+        model.delete(key);
+      } else {
+        kd.set(key, 1, rng.int(1000), 10);
+        model.set(key, { file: 1, offset: 0, size: 10 });
+      }
+    };
+    for (let i = 0; i < 120; i++) write();
+    t.notOk(kd.ordered, `seed ${seed}: not built before a walk asks`);
+    let steps = 0;
+    while (!kd.buildOrdered(1 + rng.int(12))) {
+      steps++;
+      for (let i = rng.int(6); i > 0; i--) write();
+    }
+    t.ok(kd.ordered, `seed ${seed}: built after ${steps} steps`);
+    t.ok(kd.buildOrdered(1), 'and stays built');
+    sameList(t, [...kd.keys()], model.walk(), `seed ${seed}: walk`);
+    sameList(t, [...kd.keys({ reverse: true })], model.walk({ reverse: true }), `seed ${seed}: reverse walk`);
+  }
+});
+
+t.test('a key deleted during the build and added again stays; a walk finishes a build begun', async (t) => {
+  const kd = new StringKeyDir();
+  for (const key of ['a', 'b', 'c', 'd']) kd.add(key, 1, 0, 1);
+  t.notOk(kd.buildOrdered(2), 'slots 0 and 1 read');
+  kd.remove('a');
+  kd.add('a', 1, 0, 1);
+  kd.remove('b');
+  kd.remove('c');
+  t.same([...kd.keys()], ['a', 'd'], 'the walk finishes the build');
+  t.ok(kd.ordered);
 });

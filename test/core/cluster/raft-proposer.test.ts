@@ -12,7 +12,7 @@
 import t from 'tap';
 import type { Cluster } from '../../../src/core/cluster/cluster.js';
 import { RaftProposer } from '../../../src/core/cluster/raft-proposer.js';
-import { KV_COMMANDS, type KvCommand, type KvMachine } from '../../../src/core/kv/index.js';
+import { encodeCommand, KV_COMMANDS, TRANSACTION_COMMAND, type KvCommand, type KvMachine } from '../../../src/core/kv/index.js';
 import { DroppedError, type RaftDriver } from '../../../src/core/raft/driver.js';
 import { errorReply } from '../../../src/core/resp/index.js';
 import type { Reply } from '../../../src/core/resp/types.js';
@@ -306,4 +306,66 @@ t.test('while the disk is nearly full the leader refuses writes before they ente
   full = false;
   t.strictSame(plain(await p.propose(argv('SET', 'k', 'v'), session())), { simple: 'OK' }, 'space back: accepted');
   t.equal(driverAsked.propose, 1);
+});
+
+t.test('a KEYS or SCAN without the ordered index waits for it to be built in steps, then reads', async (t) => {
+  const KEYS = KV_COMMANDS.get('keys')!;
+  const SCAN = KV_COMMANDS.get('scan')!;
+  const keysOf = (p: RaftProposer): Reply | Promise<Reply> => p.read(argv('KEYS', '*'), KEYS, session());
+  const fresh = async () => {
+    const f = await makeServer(t);
+    f.kv.run('SET', 'b', '1');
+    f.kv.run('SET', 'a', '2');
+    t.notOk(f.kv.machine.store.ordered, 'no walk yet');
+    return f;
+  };
+
+  t.test('low', async (t) => {
+    const f = await fresh();
+    const { cluster } = scripted({ leader: false });
+    const r = keysOf(proposer(cluster, f.kv.machine, recordingRouter(), 'low'));
+    t.ok(r instanceof Promise, 'waits for the build');
+    t.strictSame(plain(await r), ['a', 'b']);
+    t.ok(f.kv.machine.store.ordered);
+    t.notOk(keysOf(proposer(cluster, f.kv.machine, recordingRouter(), 'low')) instanceof Promise, 'answered at once once built');
+  });
+
+  t.test('the only voter: the build, then the read', async (t) => {
+    const f = await fresh();
+    const { cluster, modes } = spied(f);
+    const p = proposer(cluster, f.kv.machine, recordingRouter());
+    const r = p.read(argv('SCAN', '0'), SCAN, session());
+    t.ok(r instanceof Promise);
+    t.strictSame(plain(await r), ['0', ['a', 'b']]);
+    t.strictSame(modes, ['quorum'], 'then a barrier, as for any read that waited');
+  });
+
+  t.test('a leader with followers: the build, then the barrier', async (t) => {
+    const f = await fresh();
+    const { cluster, modes } = spied(f, true);
+    const r = keysOf(proposer(cluster, f.kv.machine, recordingRouter()));
+    t.strictSame(modes, [], 'no barrier before the index is built');
+    t.strictSame(plain(await r), ['a', 'b']);
+    t.strictSame(modes, ['quorum']);
+  });
+
+  t.test('a follower routes it, building nothing', async (t) => {
+    const f = await fresh();
+    const { cluster } = scripted({ leader: false });
+    const router = recordingRouter();
+    t.equal(keysOf(proposer(cluster, f.kv.machine, router)), ROUTED);
+    await settle();
+    t.notOk(f.kv.machine.store.ordered);
+  });
+
+  t.test('a transaction holding a KEYS is proposed once the index is built', async (t) => {
+    const f = await fresh();
+    const { cluster } = spied(f);
+    const p = proposer(cluster, f.kv.machine, recordingRouter());
+    const txn = [Buffer.from(TRANSACTION_COMMAND), encodeCommand(argv('SET', 'c', '3')), encodeCommand(argv('KEYS', '*'))];
+    t.ok(f.kv.machine.prepareFor(txn) instanceof Promise, 'the machine says it needs the index');
+    const r = p.propose(txn, session());
+    t.strictSame(plain(await r), [{ simple: 'OK' }, ['a', 'b', 'c']]);
+    t.ok(f.kv.machine.store.ordered);
+  });
 });

@@ -214,3 +214,25 @@ t.test('a transaction entry applies its commands in order, as one write', async 
   await kv.store.close();
   t.throws(() => kv.machine.apply(argv(...txn(['set', 'k', 'v']))), { code: 'CLOSED' }, 'a storage failure stops the whole entry');
 });
+
+t.test('prepareFor: a promise only for a walk in key order while the index is not built', async (t) => {
+  const { machine, store } = await openKv(t);
+  machine.apply(argv('set', 'k', 'v'));
+  const txn = (...cmds: Buffer[]): Buffer[] => [Buffer.from(TRANSACTION_COMMAND), ...cmds];
+  t.equal(machine.prepareFor(argv('get', 'k')), undefined, 'a read that does not walk');
+  t.equal(machine.prepareFor(argv('nosuch')), undefined, 'an unknown command (its error needs no index)');
+  t.equal(machine.prepareFor(txn(encodeCommand(argv('set', 'a', '1')), Buffer.from('junk'))), undefined, 'a transaction without a walk, one command malformed');
+  t.equal(machine.prepareFor(txn(encodeCommand(argv('nosuch')))), undefined);
+  const scan = machine.prepareFor(argv('SCAN', '0'));
+  t.ok(scan instanceof Promise, 'SCAN');
+  t.equal(machine.prepareFor(txn(encodeCommand(argv('keys', '*')))), scan, 'a transaction holding a KEYS shares the build');
+  await scan;
+  t.ok(store.ordered);
+  t.equal(machine.prepareFor(argv('keys', '*')), undefined, 'built: nothing to wait for');
+});
+
+t.test('prepareFor on a closed store: nothing to wait for (the command fails as closed)', async (t) => {
+  const { machine, store } = await openKv(t);
+  await store.close();
+  t.equal(machine.prepareFor(argv('keys', '*')), undefined);
+});
