@@ -67,6 +67,47 @@ t.test('join adds a waiting node to the cluster, leave removes it', async (t) =>
   await b.stop();
 });
 
+/** Runs one command on the node at `port`; its reply. */
+async function call(port: number, args: string[]): Promise<Reply> {
+  const client = new RespClient({ host: '127.0.0.1', port, credentials: { password: PASSWORD } });
+  try {
+    return await client.call(args, 5000);
+  } finally {
+    client.close();
+  }
+}
+
+t.test('a node that runs a cluster of its own is refused, with its keys untouched', async (t) => {
+  // Started without --join: it leads a cluster of its own, as "bitraft serve --dir d2" does.
+  const c = await startServer(t, { args: FAST });
+  const C = `127.0.0.1:${c.port}`;
+  const fix =
+    'only a node started with an empty --dir and --join can be added ' +
+    '(to keep its keys, copy them in first: bitraft snapshot, then bitraft parse-snapshot | redis-cli --pipe)';
+  const refusal = (keys: string): string => `Error: ${A} refused RAFTADDPEER ${C}: ERR ${C} belongs to another cluster (its members: ${C}; it holds ${keys}); ${fix}`;
+
+  const empty = runCli(['join', A, '--addr', C, '--password', PASSWORD, '--timeout', '30000']);
+  t.equal(empty.status, 1);
+  t.equal(errorOf(empty.stderr), refusal('0 keys'), 'refused at once, even empty: its log is another history');
+
+  t.strictSame(await call(c.port, ['SET', 'mine', '1']), { type: 'simple', value: 'OK' });
+  const refused = runCli(['join', A, '--addr', C, '--password', PASSWORD]);
+  t.equal(refused.status, 1);
+  t.equal(errorOf(refused.stderr), refusal('1 key'));
+  t.strictSame(await members(a.port), [[A, 'voter']], 'not added');
+  t.strictSame(await call(c.port, ['GET', 'mine']), { type: 'bulk', value: Buffer.from('1') }, 'its key is untouched');
+  t.strictSame(await call(a.port, ['GET', 'mine']), { type: 'null-bulk' }, 'and not in the cluster');
+  await c.stop();
+});
+
+t.test('a node that cannot be reached is not added', async (t) => {
+  const nobody = `127.0.0.1:${await freePort()}`;
+  const r = runCli(['join', A, '--addr', nobody, '--password', PASSWORD, '--timeout', '600']);
+  t.equal(r.status, 1);
+  t.match(errorOf(r.stderr), new RegExp(`last error: ERR cannot check ${nobody} before adding it \\(.*ECONNREFUSED.*\\): start it first, with an empty --dir$`));
+  t.strictSame(await members(a.port), [[A, 'voter']]);
+});
+
 t.test('a refused password ends at once, with one line and no stack', async (t) => {
   const started = Date.now();
   const r = runCli(['leave', A, '--addr', '127.0.0.1:4999', '--password', 'wrong', '--timeout', '30000']);

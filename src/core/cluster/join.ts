@@ -22,8 +22,8 @@ export interface MembershipRequest {
   cancelled?: Promise<void>;
 }
 
-/** Errors that retrying cannot fix: wrong password, bad address, not a bitraft node, a change that cannot apply. */
-const FINAL = /(?:^|AUTH refused: )(WRONGPASS|NOAUTH|NOPERM|ERR invalid|ERR unknown command|ERR wrong number|ERR dropped: invalid-conf|ERR .+ is not a (member|voter) of the cluster)/;
+/** Errors that retrying cannot fix: wrong password, bad address, not a bitraft node, a change that cannot apply, a node holding another cluster's keys. */
+const FINAL = /(?:^|AUTH refused: )(WRONGPASS|NOAUTH|NOPERM|ERR invalid|ERR unknown command|ERR wrong number|ERR dropped: invalid-conf|ERR .+ is not a (member|voter) of the cluster|ERR .+ (?:belongs to another cluster|holds \d+ keys? outside any cluster))/;
 
 /**
  * Sends `RAFTADDPEER addr` or `RAFTREMOVEPEER addr` to the cluster until it is committed:

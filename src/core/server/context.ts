@@ -42,6 +42,12 @@ export interface ServerContext {
    * yet, e.g. while a snapshot rebuilds the store): commands get `-LOADING`. Absent: never.
    */
   readonly loading?: () => boolean;
+  /**
+   * Checks, before `RAFTADDPEER` adds a node that is not a member yet, that it may join
+   * (see `checkJoiner`: not a node holding another cluster's keys); rejects with why
+   * not. Absent: nodes are added unchecked.
+   */
+  readonly checkJoiner?: (addr: string) => Promise<void>;
   /** Where each command's name, result and latency are counted (with `--metrics`); absent: not counted. */
   readonly commands?: CommandTallies;
 }

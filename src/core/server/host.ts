@@ -6,6 +6,7 @@ import { Cluster, RAFT_DIR } from '../cluster/cluster.js';
 import { readApplied, type AppliedState } from '../cluster/applied-index.js';
 import type { NodeCredentials } from '../cluster/credentials.js';
 import { joinCluster } from '../cluster/join.js';
+import { checkJoiner } from '../cluster/joiner-check.js';
 import { DiskSpaceGuard, statfsFreeBytes } from '../cluster/disk-space.js';
 import { LeaderRouter } from '../cluster/leader-router.js';
 import { PeerTransport } from '../cluster/peer-transport.js';
@@ -24,6 +25,8 @@ import { messageOf } from '../support/error-message.js';
 
 /** How often the leader looks for keys whose expiry has passed (see `ExpirySweeper`). */
 const EXPIRY_SWEEP_MS = 100;
+/** How long a node being added has to answer what it holds (`checkJoiner`). */
+const JOINER_CHECK_MS = 5000;
 
 /** A running node. */
 export interface Node {
@@ -129,6 +132,10 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
     // Listening starts before the cluster opens (its id is the bound address), which may take a while.
     loading: () => late.proposer === undefined,
     commands: metrics?.commands,
+    checkJoiner: (addr) => {
+      const { conf } = late.cluster!.status();
+      return checkJoiner({ addr, members: [...conf.voters, ...conf.learners], credentials, logger, timeoutMs: JOINER_CHECK_MS });
+    },
   };
   const server = new RespServer(ctx, nodeTls?.server);
   const stop = (reason: string): Promise<void> => {

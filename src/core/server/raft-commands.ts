@@ -38,6 +38,15 @@ function membership(ctx: ServerContext, session: Session, args: readonly Buffer[
   return onLeader(ctx, session, args, () => change(addr).then(() => OK));
 }
 
+/** Adds `addr` on the leader, checking first that a node not yet a member may join. */
+async function addPeer(ctx: ServerContext, addr: string): Promise<void> {
+  if (ctx.checkJoiner) {
+    const { conf } = ctx.cluster.status();
+    if (!conf.voters.includes(addr) && !conf.learners.includes(addr)) await ctx.checkJoiner(addr);
+  }
+  await ctx.cluster.addPeer(addr, CATCH_UP_MS);
+}
+
 /** The `raft` section of INFO. */
 export function raftInfo(ctx: ServerContext): [string, string | number][] {
   const st = ctx.cluster.status();
@@ -104,7 +113,7 @@ export const RAFT_COMMANDS: AdminCommand[] = [
   { name: 'raftstate', arity: 1, exec: (ctx) => simpleReply(ctx.cluster.roleName) },
   { name: 'raftstats', arity: 1, exec: stats },
   { name: 'raftpeers', arity: 1, exec: peers },
-  { name: 'raftaddpeer', arity: 2, peer: true, exec: (ctx, s, a) => membership(ctx, s, a, (addr) => ctx.cluster.addPeer(addr, CATCH_UP_MS)) },
+  { name: 'raftaddpeer', arity: 2, peer: true, exec: (ctx, s, a) => membership(ctx, s, a, (addr) => addPeer(ctx, addr)) },
   { name: 'raftremovepeer', arity: 2, peer: true, exec: (ctx, s, a) => membership(ctx, s, a, (addr) => ctx.cluster.removePeer(addr)) },
   {
     name: 'rafttransfer',

@@ -236,6 +236,31 @@ t.test('the cluster is called with the normalised address and its answer is the 
   t.strictSame(router.calls, [], 'the leader runs them itself');
 });
 
+t.test('RAFTADDPEER checks a node that is not a member before adding it', async (t) => {
+  const added: string[] = [];
+  const cluster = {
+    isLeader: true,
+    status: () => ({ conf: { voters: [A], learners: [L] } }),
+    addPeer: async (addr: string) => {
+      added.push(addr);
+    },
+  } as unknown as Cluster;
+  const checked: string[] = [];
+  const checkJoiner = async (addr: string): Promise<void> => {
+    checked.push(addr);
+    if (addr === B) throw new BitraftError('INVALID_ARGUMENT', `${B} belongs to another cluster`);
+  };
+  const kv = fixtureOf('/nonexistent', { options: { maxKeySize: 1, maxValueSize: 1 } } as Bitcask);
+  const config: ServerConfig = { ...DEFAULT_CONFIG, dir: '/nonexistent', port: 0 };
+  const { run } = runner(contextOf(cluster, { machine: kv.machine, router: recordingRouter(), checkJoiner }, config));
+  t.strictSame(await run('RAFTADDPEER', B), err(`ERR ${B} belongs to another cluster`), 'refused: not added');
+  t.strictSame(await run('RAFTADDPEER', J), OK_, 'accepted: added');
+  t.strictSame(await run('RAFTADDPEER', A), OK_, 'a voter is not checked');
+  t.strictSame(await run('RAFTADDPEER', L), OK_, 'nor a learner (being promoted)');
+  t.strictSame(checked, [B, J]);
+  t.strictSame(added, [J, A, L]);
+});
+
 t.test('a leader, a follower, a learner, and a node waiting to join', async (t) => {
   const net = new Net();
   const a = await node(t, net, A, false);
