@@ -25,24 +25,29 @@ export interface AppliedState {
   readonly index: number;
   /** Where the store's data was durable when `index` was saved; absent in files written without it. */
   readonly position?: StorePosition;
+  /**
+   * Set when there is no file, or it is damaged: how much of the log the store holds is
+   * not known (`index` is then 0). Replaying the log from its start onto a store that
+   * holds anything would apply some entries twice (see `Cluster.open`).
+   */
+  readonly unknown?: true;
 }
 
 /**
- * Reads the applied index and store position saved in `dir`: index 0 when there is
- * none. A damaged file is reported and read as index 0 without a position — replaying
- * the log from its start is always safe (see `AppliedCheckpoint`), only slower.
+ * Reads the applied index and store position saved in `dir`. Without a file, or with a
+ * damaged one (reported), the index is 0 and `unknown` is set.
  */
 export function readApplied(dir: string, logger: Logger): AppliedState {
   const file = path.join(dir, APPLIED_FILE);
   const text = readIfExists(file)?.toString('utf8');
-  if (text === undefined) return { index: 0 };
+  if (text === undefined) return { index: 0, unknown: true };
   const m = /^((\d+)(?: (\S+) (\d+))?) (\d+)\n$/.exec(text);
   if (m && crc32(Buffer.from(m[1]!)) === Number(m[5])) {
     const index = Number(m[2]);
     return m[3] === undefined ? { index } : { index, position: { file: m[3], size: Number(m[4]) } };
   }
-  logger.warn(`${file} is damaged; the whole log will be replayed`);
-  return { index: 0 };
+  logger.warn(`${file} is damaged: how much of the log the store holds is not known`);
+  return { index: 0, unknown: true };
 }
 
 /** The applied index saved in `dir` (`readApplied` without the position). */

@@ -12,7 +12,7 @@ import type { Durability } from '../server/config.js';
 import type { LevelLogger } from '../server/log.js';
 import { BitraftError, CorruptionError, hasCode } from '../support/errors.js';
 import { cryptoRng, type Rng } from '../support/rng.js';
-import { AppliedCheckpoint, readApplied, readAppliedIndex, writeAppliedIndex, type AppliedState } from './applied-index.js';
+import { APPLIED_FILE, AppliedCheckpoint, readApplied, readAppliedIndex, writeAppliedIndex, type AppliedState } from './applied-index.js';
 import { intervalTicker } from './interval-ticker.js';
 import { KvStateMachine } from './kv-state-machine.js';
 import { SnapshotSender, type InstallClient } from './snapshot-sender.js';
@@ -570,9 +570,18 @@ async function recoverStore(opts: ClusterOptions, log: DiskLogStore, saved: Appl
   const raftDir = path.join(opts.dir, RAFT_DIR);
   const start = log.snapshot().index;
   const loss = opts.store.lostSince(saved.position);
-  if (!loss && (start === 0 || saved.index >= start)) return;
+  const behind = start > 0 && saved.index < start;
+  // No applied index, a log from index 1 and a store holding keys: it holds some prefix
+  // of the log's effects, but which is not known, so no replay could be right.
+  const unknown = saved.unknown === true && !behind && log.lastIndex() > 0 && opts.store.size > 0;
+  if (!loss && !behind && !unknown) return;
   const snapshotsDir = path.join(opts.dir, SNAPSHOTS_DIR);
-  if (loss) {
+  if (unknown) {
+    opts.logger.error(
+      `raft: the applied index is not known (${path.join(raftDir, APPLIED_FILE)} is missing or damaged) and the store holds ${opts.store.size} keys: ` +
+        'replaying the log onto them would apply some entries twice; rebuilding the store from a snapshot and the log',
+    );
+  } else if (loss) {
     opts.logger.error(
       `raft: the store lost data it had made durable: ${loss.bytes} bytes of ${loss.file} from offset ${loss.offset} are gone (${loss.reason}), ` +
         `though the applied index ${saved.index} saved with them counts them in; rebuilding the store from a snapshot and the log`,
@@ -581,14 +590,14 @@ async function recoverStore(opts: ClusterOptions, log: DiskLogStore, saved: Appl
     opts.logger.warn(`raft: the store has applied up to index ${saved.index} but the log starts after ${start}: loading a snapshot`);
   }
   const snapshot = await fittingSnapshot(opts, log);
-  if (!loss) {
+  if (behind && !loss) {
     if (!snapshot) throw new BitraftError('CORRUPT', `the store has applied up to index ${saved.index}, the log starts after ${start}, and no valid snapshot in ${snapshotsDir} covers the gap`);
     const keys = await opts.store.replaceAll(snapshot.readBatches());
     writeAppliedIndex(raftDir, snapshot.index, opts.store.durablePosition());
     opts.logger.info(`raft: loaded the snapshot ${snapshot.id}: ${keys} keys`);
     return;
   }
-  if (!snapshot && start > 0) {
+  if (loss && !snapshot && start > 0) {
     throw new CorruptionError(
       loss.file,
       loss.offset,
@@ -599,7 +608,10 @@ async function recoverStore(opts: ClusterOptions, log: DiskLogStore, saved: Appl
   }
   const base = snapshot?.index ?? 0;
   const keys = await opts.store.replaceAll(snapshot ? snapshot.readBatches() : noRecords());
-  const upTo = Math.max(base, Math.min(saved.index, log.lastIndex()));
+  // Up to the applied index saved; when it is unknown, up to the commit index saved (what
+  // the store held may have gone further: the driver applies the rest as it learns it committed).
+  const target = unknown ? log.initialState().hardState.commit : saved.index;
+  const upTo = Math.max(base, Math.min(target, log.lastIndex()));
   const commands = replayLog(opts.machine, log, base, upTo);
   await opts.store.sync();
   writeAppliedIndex(raftDir, upTo, opts.store.durablePosition());

@@ -108,7 +108,7 @@ t.test('readAppliedIndex', async (t) => {
     t.equal(readAppliedIndex(dir, logger), 42);
     writeAppliedIndex(dir, 43);
     t.strictSame(readApplied(dir, logger), { index: 43 }, 'the format without a position');
-    t.strictSame(readApplied(tmpDir(t), logger), { index: 0 }, 'no file');
+    t.strictSame(readApplied(tmpDir(t), logger), { index: 0, unknown: true }, 'no file: not known');
     t.strictSame(logger.lines, []);
     t.throws(() => writeAppliedIndex(dir, 1, { file: 'a b', size: 1 }), TypeError, 'a name with a space would not read back');
     t.equal(readAppliedIndex(dir, logger), 43, 'unchanged');
@@ -126,12 +126,12 @@ t.test('readAppliedIndex', async (t) => {
     ['a negative index', `-1 ${crc32(Buffer.from('-1'))}\n`],
   ];
   for (const [what, content] of damaged) {
-    t.test(`${what} reads as 0 with a warning`, async (t) => {
+    t.test(`${what} reads as 0, not known, with a warning`, async (t) => {
       const dir = tmpDir(t);
       const logger = memoryLogger();
       fs.writeFileSync(path.join(dir, APPLIED_FILE), content);
-      t.strictSame(readApplied(dir, logger), { index: 0 });
-      t.strictSame(logger.lines, [`warn: ${path.join(dir, APPLIED_FILE)} is damaged; the whole log will be replayed`]);
+      t.strictSame(readApplied(dir, logger), { index: 0, unknown: true });
+      t.strictSame(logger.lines, [`warn: ${path.join(dir, APPLIED_FILE)} is damaged: how much of the log the store holds is not known`]);
     });
   }
   t.end();

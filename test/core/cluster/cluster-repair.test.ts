@@ -9,7 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { readApplied } from '../../../src/core/cluster/applied-index.js';
+import { APPLIED_FILE, readApplied } from '../../../src/core/cluster/applied-index.js';
+import { encodeStampedCommand } from '../../../src/core/kv/index.js';
 import { Cluster, RAFT_DIR, SNAPSHOTS_DIR, type ClusterOptions } from '../../../src/core/cluster/cluster.js';
 import { DiskLogStore, LOG_FILE } from '../../../src/core/raft/log-store.js';
 import { CorruptionError } from '../../../src/core/support/errors.js';
@@ -236,4 +237,56 @@ t.test('without an applied checkpoint, the saved commit index tells what the log
   );
   t.ok(err instanceof CorruptionError, 'a CorruptionError');
   t.match((err as CorruptionError).message, new RegExp(`the raft log ends at index ${last - 2}, but index ${last} was committed here: entries ${last - 1} to ${last}, written durably, are gone`));
+});
+
+/** A stopped one-node cluster in `dir` whose counter `n` was incremented `times` times (and `s` set), with a snapshot halfway when asked. */
+async function counted(t: Teardown, dir: string, times: number, snapshot = false): Promise<Record<string, string>> {
+  const m = await open(t, dir);
+  await run(m);
+  await set(m.cluster, 's', 'v');
+  for (let i = 0; i < times; i++) {
+    await m.cluster.driver.propose(encodeStampedCommand(Date.now(), [Buffer.from('INCR'), Buffer.from('n')]));
+    if (snapshot && i === times / 2) await m.cluster.snapshotNow();
+  }
+  const contents = m.kv.contents();
+  await m.close();
+  return contents;
+}
+
+for (const damage of ['damaged', 'missing'] as const) {
+  t.test(`an applied index ${damage} over a store holding keys: the store is rebuilt from the log, no INCR counted twice`, async (t) => {
+    const dir = tmpDir(t);
+    const want = await counted(t, dir, 20);
+    t.strictSame(want, { n: '20', s: 'v' });
+    const file = path.join(dir, RAFT_DIR, APPLIED_FILE);
+    if (damage === 'damaged') fs.writeFileSync(file, 'garbage\n');
+    else fs.rmSync(file);
+    const m = await open(t, dir);
+    t.match(m.logs.join('\n'), /the applied index is not known \(.*applied is missing or damaged\) and the store holds 2 keys: replaying the log onto them would apply some entries twice/);
+    t.match(m.logs.join('\n'), /rebuilt the store up to index \d+ from nothing and \d+ commands of the log after index 0/);
+    await run(m);
+    t.strictSame(m.kv.contents(), want, 'every counter as it was');
+    t.notOk(readApplied(path.join(dir, RAFT_DIR), silentLogger).unknown, 'an applied index saved again');
+  });
+}
+
+t.test('an applied index unknown over a store holding keys, with a snapshot: rebuilt from it and the log after it', async (t) => {
+  const dir = tmpDir(t);
+  const want = await counted(t, dir, 20, true);
+  fs.rmSync(path.join(dir, RAFT_DIR, APPLIED_FILE));
+  const m = await open(t, dir);
+  t.match(m.logs.join('\n'), /rebuilt the store up to index \d+ from the snapshot \S+ \(2 keys\) and \d+ commands of the log after index \d+/);
+  await run(m);
+  t.strictSame(m.kv.contents(), want);
+});
+
+t.test('an applied index unknown over an empty store: nothing to rebuild, the log replays onto it', async (t) => {
+  const dir = tmpDir(t);
+  const want = await counted(t, dir, 5);
+  fs.rmSync(path.join(dir, RAFT_DIR, APPLIED_FILE));
+  for (const f of fs.readdirSync(dir)) if (/\.(data|hint)$/.test(f)) fs.rmSync(path.join(dir, f));
+  const m = await open(t, dir);
+  t.notOk(m.logs.some((l) => /not known|rebuilt/.test(l)), 'no rebuild');
+  await run(m);
+  t.strictSame(m.kv.contents(), want);
 });
