@@ -73,7 +73,9 @@ export class KeyDir {
   private pending: number[] = [];
   /** The sort under way while the tree is built in steps. */
   private build: SortedKeysBuild | undefined;
-  /** Keys deleted while `build` runs: it may have read them already. */
+  /** Then the tree being filled from the sorted keys, a step at a time. */
+  private loading: { keys: KeyString[]; next: number; tree: Tree } | undefined;
+  /** Keys deleted while the tree is built in steps: the sort may have read them already. */
   private deletedDuringBuild = new Set<KeyString>();
   private files: Uint32Array;
   private offsets: Uint32Array;
@@ -167,7 +169,7 @@ export class KeyDir {
     if (this.tree) {
       this.pending.push(slot);
       if (this.pending.length >= PENDING_LIMIT) this.flushPending();
-    } else if (this.build) this.pending.push(slot);
+    } else if (this.building) this.pending.push(slot);
     return slot;
   }
 
@@ -180,7 +182,7 @@ export class KeyDir {
     this.expiries.delete(slot);
     if (this.tree) {
       if (this.tree.delete(keyToString(bytes.subarray(start, end)))) this.treeVersion++;
-    } else if (this.build) this.deletedDuringBuild.add(keyToString(bytes.subarray(start, end)));
+    } else if (this.building) this.deletedDuringBuild.add(keyToString(bytes.subarray(start, end)));
     return true;
   }
 
@@ -260,23 +262,45 @@ export class KeyDir {
   }
 
   /**
-   * Does up to about `budget` keys' worth of the work of building the ordered index (see
-   * `SortedKeysBuild`; the final bulk load of the tree is one step whatever its size) and
-   * returns whether the index is built. The keydir may change between calls.
+   * Does up to about `budget` keys' worth of the work of building the ordered index and
+   * returns whether it is built. The keys are sorted in steps (`SortedKeysBuild`), then
+   * inserted into the tree in order, `budget` a step; without a budget (`Infinity`) the
+   * tree is bulk-loaded at once instead. The keydir may change between calls.
    */
   buildOrdered(budget: number): boolean {
     if (this.tree) return true;
-    this.build ??= new SortedKeysBuild(this.table.slotLimit, (slot) => (this.files[slot] === NO_FILE ? undefined : this.table.keyString(slot)));
-    const keys = this.build.step(budget);
-    if (!keys) return false;
-    const tree = bulkLoad<KeyString, undefined>(keys, new Array<undefined>(keys.length), NODE_SIZE, compareKeys);
+    if (!this.loading) {
+      this.build ??= new SortedKeysBuild(this.table.slotLimit, (slot) => (this.files[slot] === NO_FILE ? undefined : this.table.keyString(slot)));
+      const keys = this.build.step(budget);
+      if (!keys) return false;
+      this.build = undefined;
+      if (budget === Infinity) {
+        this.finishBuild(bulkLoad<KeyString, undefined>(keys, new Array<undefined>(keys.length), NODE_SIZE, compareKeys));
+        return true;
+      }
+      this.loading = { keys, next: 0, tree: new BTree<KeyString, undefined>(undefined, compareKeys, NODE_SIZE) };
+      return false;
+    }
+    const { keys, tree } = this.loading;
+    const end = Math.min(keys.length, this.loading.next + Math.max(1, budget));
+    for (let i = this.loading.next; i < end; i++) tree.set(keys[i]!, undefined);
+    this.loading.next = end;
+    if (end < keys.length) return false;
+    this.loading = undefined;
+    this.finishBuild(tree);
+    return true;
+  }
+
+  private get building(): boolean {
+    return this.build !== undefined || this.loading !== undefined;
+  }
+
+  private finishBuild(tree: Tree): void {
     // A key deleted after the build read it is gone; one added again since is pending.
     for (const key of this.deletedDuringBuild) tree.delete(key);
     this.tree = tree;
-    this.build = undefined;
     this.deletedDuringBuild = new Set();
     this.treeVersion++;
-    return true;
   }
 
   /** The ordered index, built (or its build finished) on first use and brought up to date with pending inserts. */

@@ -42,7 +42,7 @@ export class RaftProposer implements Proposer {
     const { cluster, router, disk } = this.opts;
     const local = (): Promise<Reply> => {
       // A transaction holding a KEYS or SCAN first has the ordered index built in steps.
-      const ready = this.opts.machine.prepareFor(args);
+      const ready = this.opts.machine.prepareForWrite(args);
       if (ready) return ready.then(local);
       // The leader's disk takes the entry first: refuse it there while it is nearly full.
       const full = disk?.refuse(args.reduce((n, a) => n + a.length, 0));

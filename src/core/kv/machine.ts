@@ -133,6 +133,16 @@ export class KvMachine {
     return walks ? this.store.prepareOrdered() : undefined;
   }
 
+  /**
+   * `prepareFor` for a write about to be proposed, cheap on the write path: of the
+   * writes, only a transaction can hold a walk, and others are told apart by the length
+   * of their name alone.
+   */
+  prepareForWrite(args: readonly Buffer[]): Promise<void> | undefined {
+    if (args[0]!.length !== TRANSACTION_COMMAND.length) return undefined;
+    return this.prepareFor(args);
+  }
+
   private walksInOrder(encoded: Buffer): boolean {
     const cmd = decodeCommand(encoded);
     return cmd !== undefined && this.lookup(cmd, true)?.ordered === true;

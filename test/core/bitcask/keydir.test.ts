@@ -562,3 +562,15 @@ t.test('a key deleted during the build and added again stays; a walk finishes a 
   t.same([...kd.keys()], ['a', 'd'], 'the walk finishes the build');
   t.ok(kd.ordered);
 });
+
+t.test('a walk finishes a build whose keys are being inserted into the tree', async (t) => {
+  const kd = new StringKeyDir();
+  for (const key of ['c', 'a', 'b']) kd.add(key, 1, 0, 1);
+  t.notOk(kd.buildOrdered(3), 'the slots read');
+  t.notOk(kd.buildOrdered(3), 'sorted: the tree is filled next');
+  t.notOk(kd.buildOrdered(1), "'a' inserted");
+  kd.remove('b');
+  kd.add('e', 1, 0, 1);
+  t.same([...kd.keys()], ['a', 'c', 'e']);
+  t.ok(kd.ordered);
+});

@@ -223,9 +223,12 @@ t.test('prepareFor: a promise only for a walk in key order while the index is no
   t.equal(machine.prepareFor(argv('nosuch')), undefined, 'an unknown command (its error needs no index)');
   t.equal(machine.prepareFor(txn(encodeCommand(argv('set', 'a', '1')), Buffer.from('junk'))), undefined, 'a transaction without a walk, one command malformed');
   t.equal(machine.prepareFor(txn(encodeCommand(argv('nosuch')))), undefined);
+  t.equal(machine.prepareForWrite(argv('set', 'k', 'v')), undefined, 'a write: told apart by its name length');
+  t.equal(machine.prepareForWrite(argv('persist', 'k')), undefined, 'a write with a name as long as the transaction command');
   const scan = machine.prepareFor(argv('SCAN', '0'));
   t.ok(scan instanceof Promise, 'SCAN');
   t.equal(machine.prepareFor(txn(encodeCommand(argv('keys', '*')))), scan, 'a transaction holding a KEYS shares the build');
+  t.equal(machine.prepareForWrite(txn(encodeCommand(argv('keys', '*')))), scan, 'also as a write');
   await scan;
   t.ok(store.ordered);
   t.equal(machine.prepareFor(argv('keys', '*')), undefined, 'built: nothing to wait for');
