@@ -24,9 +24,10 @@ export class KvStateMachine implements StateMachine<Reply> {
     this.install = install;
   }
 
-  apply(entry: Entry): Reply {
+  /** Applies `entry`; see `KvMachine.apply` for what an entry nobody here `awaited` may skip. */
+  apply(entry: Entry, awaited = true): Reply {
     const decoded = decodeEntry(entry.data);
-    return decoded ? this.machine.apply(decoded.args, undefined, decoded.at) : MALFORMED_ENTRY;
+    return decoded ? this.machine.apply(decoded.args, undefined, decoded.at, awaited) : MALFORMED_ENTRY;
   }
 
   /** Replaces the whole store with the snapshot `meta` (see the constructor's `install`). */

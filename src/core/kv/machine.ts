@@ -27,6 +27,8 @@ export function isStorageFailure(err: unknown): boolean {
 export const TRANSACTION_COMMAND = 'rafttxn';
 
 const MALFORMED_TRANSACTION = errorReply('ERR malformed transaction');
+/** What a replica whose reply nobody reads answers for a walk it skipped in a transaction (see `KvMachine.apply`). */
+export const NOT_RUN_HERE = errorReply('ERR not run on this replica: its reply is read on the node that proposed it');
 
 /**
  * Commands of the node that a transaction may also hold, answered in EXEC's array as
@@ -59,6 +61,8 @@ export class KvMachine {
   private applied = 0;
   /** The newest stamp handed out. */
   private issued = 0;
+  /** Whether the entry being applied has a reader for its reply (see `apply`). */
+  private replyWanted = true;
 
   /** `clock` gives ms since the epoch (default `Date.now`). */
   constructor(store: Bitcask, clock: () => number = Date.now) {
@@ -105,7 +109,7 @@ export class KvMachine {
       if (commands[0]?.[0]!.toString('latin1').toLowerCase() === WATCH_CHECK_COMMAND) {
         if (!watchedUnchanged(keys, commands.shift()!)) return NULL_ARRAY;
       }
-      return arrayReply(commands.map((cmd) => this.run(cmd, this.lookup(cmd, true), keys)));
+      return arrayReply(commands.map((cmd) => this.runQueued(cmd, keys)));
     },
   };
 
@@ -164,16 +168,31 @@ export class KvMachine {
    * entry (ms since the epoch; 0, for an entry without a stamp: nothing has expired), and
    * returns its reply. Throws only a storage failure of this node (see
    * `isStorageFailure`); any other error is the reply. `cmd` may be passed when the
-   * caller already looked it up.
+   * caller already looked it up. Without `replyWanted` (a replica whose reply nobody
+   * reads), a transaction skips its KEYS and SCAN while the ordered index is not built —
+   * building it here would stop the node for seconds on millions of keys — and answers
+   * them with `NOT_RUN_HERE`; the state changes alike.
    */
-  apply(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args), at = 0): Reply {
+  apply(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args), at = 0, replyWanted = true): Reply {
     if (at > this.applied) this.applied = at;
-    return this.run(args, cmd, this.keys.at(at, true));
+    this.replyWanted = replyWanted;
+    try {
+      return this.run(args, cmd, this.keys.at(at, true));
+    } finally {
+      this.replyWanted = true;
+    }
   }
 
   /** Runs a read command against local state at `readTime`; same contract as `apply`. */
   read(args: readonly Buffer[], cmd: KvCommand | undefined = this.lookup(args)): Reply {
     return this.run(args, cmd, this.keys.at(this.readTime(), false));
+  }
+
+  /** Runs one command of a transaction (see `apply` for the walks it may skip). */
+  private runQueued(args: readonly Buffer[], keys: KeySpace): Reply {
+    const cmd = this.lookup(args, true);
+    if (!this.replyWanted && cmd?.ordered && !this.store.ordered) return NOT_RUN_HERE;
+    return this.run(args, cmd, keys);
   }
 
   private run(args: readonly Buffer[], cmd: KvCommand | undefined, keys: KeySpace): Reply {

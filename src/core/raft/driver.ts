@@ -33,8 +33,13 @@ export interface DurableLog {
 
 /** The replicated state machine. `apply` must be deterministic and must not throw. */
 export interface StateMachine<R> {
-  /** Applies a committed command entry and returns its result (the reply to its proposer). */
-  apply(entry: Entry): R;
+  /**
+   * Applies a committed command entry and returns its result (the reply to its proposer).
+   * `awaited` says whether a proposer on this node waits for that result: elsewhere it
+   * is dropped, so work that only makes the result may be skipped — never work that
+   * changes the state.
+   */
+  apply(entry: Entry, awaited: boolean): R;
   /**
    * Replaces the whole state with the snapshot's (the bytes were streamed by the
    * application). Called after the log recorded the snapshot, so a crash during it leaves
@@ -326,14 +331,15 @@ export class RaftDriver<R> {
     // answered, while it runs — so a write's reply never waits for the fsync of later
     // writes, and applying overlaps the disk.
     const results = new Map<number, R>();
+    const awaited = this.awaitedIndexes(rd);
     const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Number.POSITIVE_INFINITY;
     let next = 0;
-    while (next < rd.committed.length && rd.committed[next]!.index < firstNew) this.applyEntry(rd.committed[next++]!, results);
+    while (next < rd.committed.length && rd.committed[next]!.index < firstNew) this.applyEntry(rd.committed[next++]!, results, awaited);
     if (next > 0) this.settleCommands(rd, results);
     await synced;
     if (rd.softState) this.onSoftState(rd.softState);
     if (late.length > 0) this.transport.send(late);
-    while (next < rd.committed.length) this.applyEntry(rd.committed[next++]!, results);
+    while (next < rd.committed.length) this.applyEntry(rd.committed[next++]!, results, awaited);
     return () => this.settle(rd, results);
   }
 
@@ -343,8 +349,15 @@ export class RaftDriver<R> {
     for (const fn of tasks) fn();
   }
 
-  private applyEntry(e: Entry, results: Map<number, R>): void {
-    if (e.type === 'command') results.set(e.index, this.fsm.apply(e));
+  /** The indexes of the entries committed in `rd` whose proposer on this node still waits for them. */
+  private awaitedIndexes(rd: Ready): Set<number> {
+    const awaited = new Set<number>();
+    for (const p of rd.proposals) if (p.kind === 'committed' && this.waiters.has(p.id)) awaited.add(p.index);
+    return awaited;
+  }
+
+  private applyEntry(e: Entry, results: Map<number, R>, awaited: ReadonlySet<number>): void {
+    if (e.type === 'command') results.set(e.index, this.fsm.apply(e, awaited.has(e.index)));
     this.appliedIndex = e.index;
   }
 

@@ -5,7 +5,8 @@
  */
 import t from 'tap';
 import { KvStateMachine, MALFORMED_ENTRY } from '../../../src/core/cluster/kv-state-machine.js';
-import { encodeCommand } from '../../../src/core/kv/index.js';
+import { encodeCommand, TRANSACTION_COMMAND } from '../../../src/core/kv/index.js';
+import { NOT_RUN_HERE } from '../../../src/core/kv/machine.js';
 import type { Entry, SnapshotMeta } from '../../../src/core/raft/types.js';
 import { argv, err, OK_, openKv, plain } from '../kv/kv-fixture.js';
 
@@ -73,4 +74,13 @@ t.test('restore hands the snapshot to the installer and waits for it', async (t)
   await sm.restore(meta);
   t.same(installed, [meta]);
   await t.rejects(new KvStateMachine(kv.machine, noInstall).restore(meta), /no snapshot expected/);
+});
+
+t.test('an entry nobody on this node awaits: a transaction skips its walks while the ordered index is not built', async (t) => {
+  const kv = await openKv(t);
+  const sm = new KvStateMachine(kv.machine, noInstall);
+  const txn = command(TRANSACTION_COMMAND, encodeCommand(argv('SET', 'k', 'v')), encodeCommand(argv('KEYS', '*')));
+  t.strictSame(plain(sm.apply(txn, false)), [OK_, plain(NOT_RUN_HERE)]);
+  t.strictSame(kv.contents(), { k: 'v' });
+  t.strictSame(plain(sm.apply(txn, true)), [OK_, ['k']]);
 });

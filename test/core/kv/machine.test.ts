@@ -239,3 +239,16 @@ t.test('prepareFor on a closed store: nothing to wait for (the command fails as 
   await store.close();
   t.equal(machine.prepareFor(argv('keys', '*')), undefined);
 });
+
+t.test('a transaction whose reply nobody reads skips its walks while the ordered index is not built', async (t) => {
+  const { machine, store } = await openKv(t);
+  machine.apply(argv('set', 'a', '1'));
+  const txn = [Buffer.from(TRANSACTION_COMMAND), encodeCommand(argv('set', 'b', '2')), encodeCommand(argv('keys', '*')), encodeCommand(argv('scan', '0')), encodeCommand(argv('get', 'a'))];
+  t.strictSame(plain(machine.apply(txn, undefined, 0, false)), [{ simple: 'OK' }, { error: 'ERR not run on this replica: its reply is read on the node that proposed it' }, { error: 'ERR not run on this replica: its reply is read on the node that proposed it' }, '1']);
+  t.notOk(store.ordered, 'no index built');
+  t.equal(store.get(Buffer.from('b'))?.toString(), '2', 'the writes are applied alike');
+  t.strictSame(plain(machine.apply(txn)), [{ simple: 'OK' }, ['a', 'b'], ['0', ['a', 'b']], '1'], 'awaited: the walks run (and build the index)');
+  t.ok(store.ordered);
+  t.strictSame(plain(machine.apply(txn, undefined, 0, false)), [{ simple: 'OK' }, ['a', 'b'], ['0', ['a', 'b']], '1'], 'once built, they run everywhere');
+  t.strictSame(plain(machine.apply(argv('keys', '*'), undefined, 0, false)), ['a', 'b'], 'a walk alone is a read: never proposed, never skipped');
+});

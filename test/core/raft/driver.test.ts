@@ -47,10 +47,13 @@ function bootstrapped(ids: string[]): SyncedStorage {
 /** A state machine that records what it applied and answers with the entry's text. */
 class Recorder implements StateMachine<string> {
   applied: string[] = [];
+  /** Per applied entry, whether a proposer on this node awaited it. */
+  awaited: boolean[] = [];
   restored: SnapshotMeta[] = [];
-  apply(e: Entry): string {
+  apply(e: Entry, awaited: boolean): string {
     const text = new TextDecoder().decode(e.data);
     this.applied.push(text);
+    this.awaited.push(awaited);
     return `applied ${text} at ${e.index}`;
   }
   restore(meta: SnapshotMeta): Promise<void> {
@@ -119,6 +122,8 @@ t.test('a real cluster: proposals, refusals, reads, membership changes and stop'
   t.equal(await a.propose(bytes('x')), 'applied x at 5', 'resolves with the state machine’s result');
   await c.tick(2);
   t.same(c.fsms.get('b')!.applied, ['x'], 'followers applied it too');
+  t.same(c.fsms.get('a')!.awaited, [true], 'awaited on the node that proposed it');
+  t.same(c.fsms.get('b')!.awaited, [false], 'and nowhere else');
   const refused = await c.drivers.get('b')!.propose(bytes('y')).catch((e: unknown) => e);
   t.ok(refused instanceof DroppedError);
   t.match(refused, { code: 'NOT_LEADER', reason: 'not-leader', leader: 'a', message: /the leader is a/ });
