@@ -1,3 +1,11 @@
+/** A merge under way: a heap of run numbers by head key, each run's next position, and the output so far. */
+interface Merge {
+  heap: number[];
+  next: Int32Array;
+  out: string[];
+  written: number;
+}
+
 /**
  * Sorts the keys of a key directory in bounded steps, so a caller can spread the work
  * over many turns of the event loop instead of stopping everything for one big sort.
@@ -16,7 +24,7 @@ export class SortedKeysBuild {
   private nextSlot = 0;
   /** Sorted runs, one per chunk read. */
   private readonly runs: string[][] = [];
-  private merge: { heap: number[]; next: Int32Array; out: string[]; written: number } | undefined;
+  private merge: Merge | undefined;
   private result: string[] | undefined;
 
   /** Reads the slots below `slotLimit`; `keyAt(slot)` gives a live slot's key, undefined for a free one. */
@@ -64,7 +72,7 @@ export class SortedKeysBuild {
     this.runs.push(run);
   }
 
-  private startMerge(): { heap: number[]; next: Int32Array; out: string[]; written: number } {
+  private startMerge(): Merge {
     let total = 0;
     for (const run of this.runs) total += run.length;
     const heap: number[] = [];
@@ -74,7 +82,7 @@ export class SortedKeysBuild {
   }
 
   /** Merges up to `work` keys; returns whether keys remain. */
-  private mergeSome(m: { heap: number[]; next: Int32Array; out: string[]; written: number }, work: number): boolean {
+  private mergeSome(m: Merge, work: number): boolean {
     const { heap, next, out } = m;
     const runs = this.runs;
     let written = m.written;
