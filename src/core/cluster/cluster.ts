@@ -67,6 +67,11 @@ export interface ClusterOptions {
   /** Opens the connection a snapshot is streamed to a follower over (default: a `RespClient` to its address). */
   installClient?: (to: NodeId) => InstallClient;
   rng?: Rng;
+  /**
+   * What the Raft directory's applied-index file held, when the caller read it already
+   * (the host does, to roll the store back before opening it); `open` reads it when absent.
+   */
+  applied?: AppliedState;
   /** Told of every fsync of the Raft log's entries, with the seconds it took. */
   onLogSync?: (seconds: number) => void;
   /** Told of every snapshot this node writes, with the seconds it took. */
@@ -118,25 +123,26 @@ export class Cluster {
   static async open(opts: ClusterOptions): Promise<Cluster> {
     const raftDir = path.join(opts.dir, RAFT_DIR);
     const log = DiskLogStore.open(raftDir, logOptionsOf(opts));
+    let applied: number;
     try {
-      const saved = readApplied(raftDir, opts.logger);
+      const saved = opts.applied ?? readApplied(raftDir, opts.logger);
       // Merges keep away from what a restart would roll back (see `AppliedCheckpoint`).
       if (saved.position) opts.store.protectFrom(saved.position);
       checkLog(opts, log, saved.index);
-      await recoverStore(opts, log, saved);
+      applied = await recoverStore(opts, log, saved);
     } catch (err) {
       log.close();
       throw err;
     }
-    return new Cluster(opts, log);
+    return new Cluster(opts, log, applied);
   }
 
   /**
-   * Opens (or creates) the Raft state of `opts.dir`, or takes `log` opened by `open`.
-   * Synchronous: nothing runs until `start`. Use `open` unless the store is known to be
-   * current with the log.
+   * Opens (or creates) the Raft state of `opts.dir`, or takes `log` opened by `open`
+   * with the applied index saved (`applied`; read here when absent). Synchronous: nothing
+   * runs until `start`. Use `open` unless the store is known to be current with the log.
    */
-  constructor(opts: ClusterOptions, opened?: DiskLogStore) {
+  constructor(opts: ClusterOptions, opened?: DiskLogStore, applied?: number) {
     this.opts = opts;
     this.id = opts.id;
     this.logger = opts.logger;
@@ -144,16 +150,18 @@ export class Cluster {
     const logOptions = logOptionsOf(opts);
     let log = opened ?? DiskLogStore.open(raftDir, logOptions);
     this.hadState = log.lastIndex() > 0 || log.snapshot().index > 0;
+    let savedIndex = applied;
     if (!this.hadState && !opts.join) {
       log.close();
       log = DiskLogStore.bootstrap(raftDir, [opts.id], logOptions);
       writeAppliedIndex(raftDir, 1, opts.store.durablePosition());
+      savedIndex = 1;
       opts.logger.info(`raft: started a new single-node cluster as ${opts.id}`);
     } else if (this.hadState) {
       adoptAddress(log, opts.id, opts.logger);
     }
     this.log = log;
-    const saved = Math.min(readAppliedIndex(raftDir, opts.logger), log.lastIndex());
+    const saved = Math.min(savedIndex ?? readAppliedIndex(raftDir, opts.logger), log.lastIndex());
     const hs = log.initialState().hardState;
     // The commit index is saved lazily; what the store applied was committed.
     if (saved > hs.commit) log.setHardState({ ...hs, commit: saved });
@@ -562,11 +570,15 @@ function confReached(conf: ConfState, cc: ConfChange): boolean {
  *   in between are gone from the log — after a crash in the middle of installing a
  *   snapshot, or when the store files were lost without a position to tell. It is loaded
  *   from the newest fitting snapshot; without one the node cannot start (`CORRUPT`).
+ * - Its applied index is not known (the file is missing or damaged) while it holds keys
+ *   and the log starts at index 1: it is rebuilt as after a loss, up to the commit index
+ *   the log saved.
  *
  * A fitting snapshot covers the log's start, lies within the log, agrees with its term and
- * passes its CRC check; corrupt ones are reported and skipped.
+ * passes its CRC check; corrupt ones are reported and skipped. Returns the applied index
+ * saved once done (the one read, when nothing needed rebuilding).
  */
-async function recoverStore(opts: ClusterOptions, log: DiskLogStore, saved: AppliedState): Promise<void> {
+async function recoverStore(opts: ClusterOptions, log: DiskLogStore, saved: AppliedState): Promise<number> {
   const raftDir = path.join(opts.dir, RAFT_DIR);
   const start = log.snapshot().index;
   const loss = opts.store.lostSince(saved.position);
@@ -574,7 +586,7 @@ async function recoverStore(opts: ClusterOptions, log: DiskLogStore, saved: Appl
   // No applied index, a log from index 1 and a store holding keys: it holds some prefix
   // of the log's effects, but which is not known, so no replay could be right.
   const unknown = saved.unknown === true && !behind && log.lastIndex() > 0 && opts.store.size > 0;
-  if (!loss && !behind && !unknown) return;
+  if (!loss && !behind && !unknown) return saved.index;
   const snapshotsDir = path.join(opts.dir, SNAPSHOTS_DIR);
   if (unknown) {
     opts.logger.error(
@@ -595,7 +607,7 @@ async function recoverStore(opts: ClusterOptions, log: DiskLogStore, saved: Appl
     const keys = await opts.store.replaceAll(snapshot.readBatches());
     writeAppliedIndex(raftDir, snapshot.index, opts.store.durablePosition());
     opts.logger.info(`raft: loaded the snapshot ${snapshot.id}: ${keys} keys`);
-    return;
+    return snapshot.index;
   }
   if (loss && !snapshot && start > 0) {
     throw new CorruptionError(
@@ -617,6 +629,7 @@ async function recoverStore(opts: ClusterOptions, log: DiskLogStore, saved: Appl
   writeAppliedIndex(raftDir, upTo, opts.store.durablePosition());
   const from = snapshot ? `the snapshot ${snapshot.id} (${keys} keys)` : 'nothing';
   opts.logger.info(`raft: rebuilt the store up to index ${upTo} from ${from} and ${commands} commands of the log after index ${base}`);
+  return upTo;
 }
 
 /** Entries read from the log at a time while rebuilding the store: at most this many bytes (one entry at least). */

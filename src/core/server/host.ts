@@ -80,15 +80,16 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
   // The Raft log holds every write durably; the store is fsynced by the applied-index checkpoint,
   // and rolled back to where it was when the index was saved: the log replays what came after.
   // Unreadable here (the Raft directory is not one, say): no roll-back; opening the cluster reports it.
-  const saved: AppliedState = (() => {
+  // Read once: opening the cluster goes on from what was read here.
+  const saved: AppliedState | undefined = (() => {
     try {
       return readApplied(path.join(config.dir, RAFT_DIR), logger);
     } catch {
-      return { index: 0 };
+      return undefined;
     }
   })();
   const store = await Bitcask.open(config.dir, {
-    rollBackTo: saved.position,
+    rollBackTo: saved?.position,
     sync: 'none',
     maxKeySize: config.maxKeySize,
     maxValueSize: config.maxValueSize,
@@ -186,6 +187,7 @@ export async function startNode(config: ServerConfig, logger: LevelLogger, versi
       transport,
       logger,
       join: config.join !== undefined,
+      applied: saved,
       snapshots: { entries: config.snapshotEntries, logBytes: config.snapshotLogBytes, retain: config.snapshotRetain, tail: config.logTail },
       credentials,
       onLogSync: metrics?.fsyncObserver('log'),

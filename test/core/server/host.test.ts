@@ -283,3 +283,19 @@ t.test('startupWarnings: a node bound beyond loopback without a password, in pro
   t.same(startupWarnings({ ...base, host: '0.0.0.0', requirepass: 'pw' }), [], 'with a password');
   t.same(startupWarnings({ ...base, host: '0.0.0.0', protectedMode: false }), [], 'protected mode off');
 });
+
+t.test('a damaged applied-index file is read once at start-up: one warning, and the store rebuilt from the log', async (t) => {
+  const { logs, config, logger } = setup(t);
+  const node = await startNode(config, logger, 'x');
+  for (let i = 0; i < 5; i++) t.strictSame(await ask(node.port, 'INCR', 'n'), i + 1);
+  await node.stop('test');
+  const file = path.join(config.dir, 'raft', 'applied');
+  fs.writeFileSync(file, 'garbage\n');
+  logs.length = 0;
+  const again = await startNode(config, logger, 'x');
+  t.teardown(() => again.stop('teardown'));
+  t.strictSame(await ask(again.port, 'GET', 'n'), '5', 'every INCR counted once');
+  const text = logs.join('');
+  t.equal(text.split(`${file} is damaged`).length - 1, 1, 'one warning');
+  t.match(text, /the applied index is not known/);
+});
